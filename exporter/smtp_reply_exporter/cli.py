@@ -33,7 +33,7 @@ def _compare(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smtp-reply-exporter",
-        description="Count the SMTP reply codes in mail server logs, explain what they mean, export them to Prometheus.",
+        description="Count SMTP reply codes in mail logs, explain them, export them to Prometheus.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
