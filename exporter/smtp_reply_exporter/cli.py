@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 
 from . import __version__, describe
 from .codes import CodeError
+from .metrics import DEFAULT_MAX_SERIES
+
+DEFAULT_PORT = 10125  # outside the exhausted 9100-9999 exporter range, away from 10024-10026 (content filters)
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -55,6 +59,92 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_runtime_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Subcommands that read logs (`parse`, `serve`); kept apart from the knowledge-base ones."""
+    from .parse import MTA_CHOICES
+
+    p = sub.add_parser("serve", help="follow mail logs and serve Prometheus metrics")
+    p.add_argument("--log.path", dest="log_path", action="append", metavar="PATH",
+                   help="log file or glob to follow (repeatable); without it, a bundled sample log is served")
+    p.add_argument("--mta", choices=MTA_CHOICES, default="auto", help="which MTA wrote the log (default: per line)")
+    p.add_argument("--web.listen-address", dest="listen", default=f":{DEFAULT_PORT}", metavar="HOST:PORT",
+                   help=f"address to serve HTTP on (default :{DEFAULT_PORT}, all interfaces)")
+    p.add_argument("--web.telemetry-path", dest="telemetry_path", default="/metrics", metavar="PATH")
+    p.add_argument("--tail.from-start", dest="from_start", action="store_true",
+                   help="read existing files from their start instead of their end")
+    p.add_argument("--tail.state-file", dest="state_file", metavar="FILE",
+                   help="where to keep read positions so that a restart resumes without loss or double counts")
+    p.add_argument("--tail.poll-interval", dest="poll_interval", type=_duration, default=1.0, metavar="DURATION",
+                   help="stat check of every file even without watchdog events (default 1s)")
+    p.add_argument("--series.max", dest="max_series", type=int, default=DEFAULT_MAX_SERIES, metavar="N",
+                   help="cap on reply/delivery series; beyond it counts go to smtp_exporter_series_dropped_total")
+    p.add_argument("--log.level", dest="log_level", choices=("debug", "info", "warn", "error"), default="info")
+    p.set_defaults(func=_serve)
+
+    p = sub.add_parser("parse", help="read log files once and print the replies found")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--format", choices=("jsonl", "table", "prometheus"), default="table")
+    p.add_argument("--mta", choices=MTA_CHOICES, default="auto")
+    p.set_defaults(func=_parse)
+
+
+def _duration(text: str) -> float:
+    """Seconds from "1s", "250ms", "2m" or a plain number."""
+    for suffix, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
+        if text.endswith(suffix):
+            text, factor = text[: -len(suffix)], scale
+            break
+    else:
+        factor = 1.0
+    try:
+        value = float(text) * factor
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("duration must be positive")
+    return value
+
+
+def _listen_address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise CodeError(f"--web.listen-address must be HOST:PORT, got {text!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    logging.basicConfig(
+        level={"warn": "WARNING"}.get(args.log_level, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    paths, from_start = args.log_path, args.from_start
+    if not paths:
+        paths, from_start = [sample_log()], True
+        logging.getLogger("smtp_reply_exporter").warning(
+            "no --log.path given: serving the bundled sample %s (give --log.path to follow your MTA's log)", paths[0]
+        )
+    return serve(
+        paths,
+        _listen_address(args.listen),
+        telemetry_path=args.telemetry_path,
+        mta=args.mta,
+        from_start=from_start,
+        state_file=args.state_file,
+        poll_interval=args.poll_interval,
+        max_series=args.max_series,
+    )
+
+
+def _parse(args: argparse.Namespace) -> int:
+    from .oneshot import run
+
+    return run(args.files, args.format, args.mta, sys.stdout, sys.stderr)
+
+
+def sample_log() -> str:
+    from importlib import resources
+
+    return str(resources.files(__package__).joinpath("samples/postfix.log"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

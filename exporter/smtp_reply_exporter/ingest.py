@@ -1,0 +1,90 @@
+"""From chunks of complete log lines (bytes) to counts: decode, parse, count in one batch per chunk."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from .metrics import Batch, Counts, SourceStats
+from .parse import line_parser
+from .reply import Parsed
+
+log = logging.getLogger(__name__)
+OnParsed = Callable[[int, Parsed], None]  # (1-based line number in the source, what it held)
+
+
+class Ingest:
+    """Counts what every line says. One instance per process; called from one thread at a time."""
+
+    def __init__(self, counts: Counts, mta: str = "auto") -> None:
+        self.counts = counts
+        self.parse_line = line_parser(mta)
+
+    def feed(self, data: bytes, stats: SourceStats, on_parsed: OnParsed | None = None) -> None:
+        """Count the lines of `data`, which ends with a newline (the tail holds partial lines)."""
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            lines = self._sanitise(data.split(b"\n")[:-1], stats)
+        else:
+            lines = text.split("\n")
+            lines.pop()
+            if "\x00" in text:
+                lines = self._strip_nul(lines, stats)
+        batch = Batch()
+        replies, warnings, deliveries = batch.replies, batch.warnings, batch.deliveries
+        parse_line = self.parse_line
+        unrecognised = with_replies = 0
+        first = stats.lines
+        for i, line in enumerate(lines):
+            parsed = parse_line(line)
+            if parsed is None:
+                unrecognised += 1
+                continue
+            if parsed.replies:
+                with_replies += 1
+                mta = parsed.mta
+                for r in parsed.replies:
+                    key = (mta, r.role, r.command, r.code, r.enhanced)
+                    replies[key] = replies.get(key, 0) + r.count
+            if parsed.delivery is not None:
+                dkey = (parsed.mta, parsed.delivery)
+                deliveries[dkey] = deliveries.get(dkey, 0) + 1
+            for r in parsed.warnings:
+                key = (parsed.mta, r.role, r.command, r.code, r.enhanced)
+                warnings[key] = warnings.get(key, 0) + r.count
+            if on_parsed is not None:
+                on_parsed(first + i + 1, parsed)
+        self.counts.merge(batch)
+        stats.lines += len(lines)
+        stats.lines_unrecognised += unrecognised
+        stats.lines_with_replies += with_replies
+        stats.bytes += len(data)
+        if lines:
+            stats.last_line_time = time.time()
+
+    @staticmethod
+    def _sanitise(raw: list[bytes], stats: SourceStats) -> list[str]:
+        """Decode line by line; bad bytes become U+FFFD and the line is counted, then still parsed
+        (codes and labels are ASCII and validated, so a stray byte elsewhere cannot leak into a label)."""
+        out = []
+        for chunk in raw:
+            try:
+                line = chunk.decode("utf-8")
+            except UnicodeDecodeError:
+                line = chunk.decode("utf-8", "replace")
+                stats.bad_lines["invalid_utf8"] += 1
+                log.debug("invalid UTF-8 in line %d", stats.lines + len(out) + 1)
+            out.append(line)
+        return Ingest._strip_nul(out, stats) if any("\x00" in line for line in out) else out
+
+    @staticmethod
+    def _strip_nul(lines: list[str], stats: SourceStats) -> list[str]:
+        out = []
+        for line in lines:
+            if "\x00" in line:
+                stats.bad_lines["nul_bytes"] += 1
+                line = line.replace("\x00", "")
+            out.append(line)
+        return out

@@ -1,0 +1,182 @@
+"""The counts, owned in one place, and the collector that turns them into metric families at scrape time.
+
+Counting is plain dict arithmetic on a batch, merged under one lock; no `labels().inc()` per line.
+"""
+
+from __future__ import annotations
+
+import platform
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from . import __version__
+from .codes import knowledge_base
+
+ReplyKey = tuple[str, str, str, str, str]  # mta, role, command, code, enhanced_code
+BAD_LINE_REASONS = ("invalid_utf8", "nul_bytes", "too_long")
+DEFAULT_MAX_SERIES = 10_000
+
+
+@dataclass
+class SourceStats:
+    """Health of one log source; written by the one ingest thread, read at scrape time."""
+
+    lines: int = 0
+    lines_with_replies: int = 0
+    lines_unrecognised: int = 0
+    bad_lines: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BAD_LINE_REASONS, 0))
+    bytes: int = 0
+    rotations: int = 0
+    truncations: int = 0
+    open_errors: int = 0
+    last_line_time: float = 0.0
+
+
+@dataclass
+class Batch:
+    """Counts of one chunk of lines, built without locks and merged in one step."""
+
+    replies: dict[ReplyKey, int] = field(default_factory=dict)
+    warnings: dict[ReplyKey, int] = field(default_factory=dict)
+    deliveries: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+class Counts:
+    """All counters of the process; series beyond `max_series` are dropped and counted."""
+
+    def __init__(self, max_series: int = DEFAULT_MAX_SERIES) -> None:
+        self._lock = threading.Lock()
+        self.max_series = max_series
+        self.replies: dict[ReplyKey, int] = {}
+        self.warnings: dict[ReplyKey, int] = {}
+        self.deliveries: dict[tuple[str, str], int] = {}
+        self.sources: dict[str, SourceStats] = {}
+        self.series_dropped = 0
+
+    def source(self, name: str) -> SourceStats:
+        with self._lock:
+            return self.sources.setdefault(name, SourceStats())
+
+    def merge(self, batch: Batch) -> None:
+        with self._lock:
+            for target, part in (
+                (self.replies, batch.replies),
+                (self.warnings, batch.warnings),
+                (self.deliveries, batch.deliveries),
+            ):
+                for key, n in part.items():
+                    if key in target:
+                        target[key] += n
+                    elif self._series() < self.max_series:
+                        target[key] = n
+                    else:
+                        self.series_dropped += n
+
+    def _series(self) -> int:
+        return len(self.replies) + len(self.warnings) + len(self.deliveries)
+
+    def snapshot(self) -> tuple[dict[ReplyKey, int], dict[ReplyKey, int], dict[tuple[str, str], int], int]:
+        with self._lock:
+            return dict(self.replies), dict(self.warnings), dict(self.deliveries), self.series_dropped
+
+    def source_items(self) -> list[tuple[str, SourceStats]]:
+        with self._lock:
+            return sorted(self.sources.items())
+
+    def codes_seen(self) -> dict[str, int]:
+        """Total replies per basic code, for the landing page."""
+        out: dict[str, int] = {}
+        for (_mta, _role, _cmd, code, _enh), n in self.snapshot()[0].items():
+            out[code] = out.get(code, 0) + n
+        return out
+
+
+class SmtpCollector(Collector):
+    """Yields fresh metric families from `Counts` on every scrape."""
+
+    def __init__(self, counts: Counts) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        replies, warnings, deliveries, dropped = self.counts.snapshot()
+        reply_labels = ["mta", "role", "command", "code", "class", "enhanced_code"]
+        fam = CounterMetricFamily(
+            "smtp_replies", "SMTP replies found in the mail log, by role, command and code.", labels=reply_labels
+        )
+        for (mta, role, command, code, enh), n in sorted(replies.items()):
+            fam.add_metric([mta, role, command, code, code[0] + "xx", enh], n)
+        yield fam
+        fam = CounterMetricFamily(
+            "smtp_reject_warnings",
+            "Rejections the MTA logged but did not send (Postfix reject_warning, warn_if_reject).",
+            labels=reply_labels,
+        )
+        for (mta, role, command, code, enh), n in sorted(warnings.items()):
+            fam.add_metric([mta, role, command, code, code[0] + "xx", enh], n)
+        yield fam
+        fam = CounterMetricFamily(
+            "smtp_deliveries", "Delivery attempts by outcome (sent, deferred, bounced, expired).", labels=["mta", "status"]
+        )
+        for (mta, status), n in sorted(deliveries.items()):
+            fam.add_metric([mta, status], n)
+        yield fam
+        yield from _code_info()
+        yield from self._health(dropped)
+
+    def _health(self, dropped: int) -> Iterator[Metric]:
+        sources = self.counts.source_items()
+        simple = (
+            ("lines_read", "Log lines read.", "lines"),
+            ("lines_with_replies", "Log lines that held at least one SMTP reply.", "lines_with_replies"),
+            ("lines_unrecognised", "Log lines no MTA parser recognised.", "lines_unrecognised"),
+            ("bytes_read", "Bytes read from the log.", "bytes"),
+            ("rotations", "Log rotations followed (a new file under the watched name).", "rotations"),
+            ("truncations", "Log truncations followed (copytruncate).", "truncations"),
+            ("open_errors", "Failed attempts to open or read the log.", "open_errors"),
+        )
+        for name, doc, attr in simple:
+            fam = CounterMetricFamily(f"smtp_exporter_{name}", doc, labels=["source"])
+            for source, stats in sources:
+                fam.add_metric([source], getattr(stats, attr))
+            yield fam
+        fam = CounterMetricFamily(
+            "smtp_exporter_lines_bad",
+            "Log lines with bad bytes: invalid UTF-8 or NUL (sanitised and still parsed), or cut for length.",
+            labels=["source", "reason"],
+        )
+        for source, stats in sources:
+            for reason, n in stats.bad_lines.items():
+                fam.add_metric([source, reason], n)
+        yield fam
+        gauge = GaugeMetricFamily(
+            "smtp_exporter_last_line_timestamp_seconds", "When the last log line was read (Unix time).", labels=["source"]
+        )
+        for source, stats in sources:
+            gauge.add_metric([source], stats.last_line_time)
+        yield gauge
+        yield CounterMetricFamily(
+            "smtp_exporter_series_dropped",
+            "Counts not exported because the series cap was reached.",
+            value=dropped,
+        )
+        info = GaugeMetricFamily(
+            "smtp_exporter_build_info", "Build information.", labels=["version", "python_version"]
+        )
+        info.add_metric([__version__, platform.python_version()], 1)
+        yield info
+
+
+def _code_info() -> Iterator[Metric]:
+    """`smtp_reply_code_info` = 1 per known basic code, to join meaning and weight onto any series."""
+    fam = GaugeMetricFamily(
+        "smtp_reply_code_info",
+        "Meaning and operational weight of each known SMTP reply code (always 1).",
+        labels=["code", "class", "category", "weight", "meaning"],
+    )
+    for entry in knowledge_base().basic_codes():
+        fam.add_metric([entry.code, entry.klass, entry.category, entry.weight, entry.meaning], 1)
+    yield fam

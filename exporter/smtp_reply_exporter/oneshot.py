@@ -1,0 +1,122 @@
+"""`parse`: read log files once, through the same ingest path as the daemon, and print what was found."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import TextIO
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from .codes import knowledge_base
+from .ingest import Ingest
+from .metrics import Counts, SmtpCollector
+from .reply import Parsed
+from .tail import Follower
+
+
+def run(files: list[str], fmt: str, mta: str, out: TextIO, err: TextIO) -> int:
+    counts = Counts(max_series=1 << 62)
+    ingest = Ingest(counts, mta)
+    progress = _Progress(err) if err.isatty() else None
+    status = 0
+    for path in files:
+        stats = counts.source(path)
+        on_parsed = _jsonl_writer(path, out) if fmt == "jsonl" else None
+        follower = Follower(path, stats, from_start=True)
+        size = _size(path)
+        for chunk in follower.poll_once():
+            ingest.feed(chunk, stats, on_parsed)
+            if progress is not None:
+                progress.show(path, stats.bytes, size)
+        if follower.position is None:
+            err.write(f"smtp-reply-exporter: error: cannot read {path}\n")
+            status = 1
+            continue
+        tail = follower._flush_pending() if follower._pending else b""
+        if tail:
+            ingest.feed(tail, stats, on_parsed)
+        follower.close()
+    if progress is not None:
+        progress.done()
+    if fmt == "prometheus":
+        registry = CollectorRegistry(auto_describe=True)
+        registry.register(SmtpCollector(counts))
+        out.write(generate_latest(registry).decode())
+    elif fmt == "table":
+        out.write(_table(counts))
+    return status
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _jsonl_writer(path: str, out: TextIO):  # type: ignore[no-untyped-def]
+    def write(line_no: int, parsed: Parsed) -> None:
+        for r in parsed.replies:
+            obj = {
+                "file": path,
+                "line": line_no,
+                "mta": parsed.mta,
+                "role": r.role,
+                "command": r.command,
+                "code": r.code,
+                "enhanced_code": r.enhanced,
+                "class": r.code[0] + "xx",
+                "delivery_status": parsed.delivery,
+                "inferred": r.inferred,
+            }
+            text = json.dumps(obj) + "\n"
+            out.write(text * r.count)
+
+    return write
+
+
+def _table(counts: Counts) -> str:
+    """A summary for a person: replies by role, class and code, with meanings; then deliveries."""
+    kb = knowledge_base()
+    replies, warnings, deliveries, _ = counts.snapshot()
+    by_code: dict[tuple[str, str], int] = {}
+    for (_mta, role, _cmd, code, _enh), n in replies.items():
+        by_code[(role, code)] = by_code.get((role, code), 0) + n
+    lines = [f"{'ROLE':<7} {'CLASS':<5} {'CODE':<4} {'COUNT':>9}  {'WEIGHT':<18} MEANING"]
+    for (role, code), n in sorted(by_code.items(), key=lambda kv: (kv[0][0] != "server", kv[0][1])):
+        entry = kb.basic(code)
+        lines.append(f"{role:<7} {entry.klass:<5} {code:<4} {n:>9}  {entry.weight:<18} {entry.meaning}")
+    if len(lines) == 1:
+        lines.append("(no SMTP replies found)")
+    total_lines = sum(s.lines for _, s in counts.source_items())
+    unrec = sum(s.lines_unrecognised for _, s in counts.source_items())
+    lines.append("")
+    lines.append("Deliveries: " + (", ".join(f"{status}={n}" for (_m, status), n in sorted(deliveries.items()))
+                                    or "none"))
+    if warnings:
+        lines.append(f"Reject warnings (logged, not sent): {sum(warnings.values())}")
+    lines.append(f"Lines: {total_lines} read, {unrec} not recognised")
+    return "\n".join(lines) + "\n"
+
+
+class _Progress:
+    """One self-overwriting status line on a terminal, at most a few times a second."""
+
+    def __init__(self, err: TextIO) -> None:
+        self.err = err
+        self.last = 0.0
+
+    def show(self, path: str, done: int, size: int) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.25:
+            return
+        self.last = now
+        pct = f" {100 * done / size:5.1f}%" if size else ""
+        self.err.write(f"\r{os.path.basename(path)}: {done / 1e6:.1f} MB{pct}\x1b[K")
+        self.err.flush()
+
+    def done(self) -> None:
+        self.err.write("\r\x1b[K")
+        self.err.flush()

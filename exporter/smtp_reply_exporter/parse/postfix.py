@@ -1,0 +1,116 @@
+"""Postfix: every reply its smtpd sent (server role) and its smtp/lmtp clients received (client role).
+
+Postfix logs as `<syslog_name>/<service>[pid]`; any syslog_name is accepted (postfix,
+postfix-out, postfix/submission, ...) as long as the last component is a Postfix service.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..reply import COMMANDS, Parsed, Reply
+from .replytext import replies_in, reply_at
+
+MTA = "postfix"
+SERVICES = frozenset(
+    ["smtpd", "smtp", "lmtp", "postscreen", "cleanup", "qmgr", "local", "virtual", "pipe", "error", "retry", "bounce", "discard", "pickup", "anvil", "tlsmgr", "tlsproxy", "proxymap", "trivial-rewrite", "master", "scache", "verify", "dnsblog", "flush", "showq", "spawn", "oqmgr", "postlogd", "postlog", "sendmail", "postdrop", "postqueue", "postsuper", "postmap", "postalias", "postfix", "smtp-sink"]
+)
+
+# "NOQUEUE: reject: RCPT from host[1.2.3.4]: 550 ...", "<qid>: milter-reject: END-OF-MESSAGE from ...",
+# postscreen "NOQUEUE: reject: RCPT from [1.2.3.4]:5678: 550 ..."
+_REJECT = re.compile(r"(?:NOQUEUE|\w+): (reject|milter-reject|reject_warning): ([A-Z-]+) from \S+: ")
+# "proxy-accept: END-OF-MESSAGE: 250 2.0.0 Ok: queued as ..." (before-queue content filter)
+_PROXY = re.compile(r"(?:NOQUEUE|\w+): proxy-(?:accept|reject): ([A-Z-]+): ")
+_IN_REPLY_TO = re.compile(r"\(in reply to (.+?) command\)")
+_STATUS = re.compile(r"\bstatus=(sent|deferred|bounced|expired)\b(?: \((.*)\))?")
+_SAID = re.compile(r"(?:\bhost \S+ said|SASL authentication failed; server \S+ said|refused to talk to me): ")
+_COUNTER = re.compile(r" ([a-z]+)=(\d+)(?:/(\d+))?")
+
+# Postfix's own phrases for the command a remote server replied to, and smtpd's state names.
+_COMMAND_PHRASES = {
+    "end of DATA": "DATA",
+    "MAIL FROM": "MAIL",
+    "RCPT TO": "RCPT",
+    "END-OF-MESSAGE": "DATA",  # the reply after the message body (DATA or the last BDAT)
+    "initial server greeting": "CONNECT",
+}
+
+# smtpd's disconnect line counts successful commands ("rcpt=1/2": one of two accepted); each
+# success proves exactly this reply was sent. Failures are logged (and counted) on their own lines.
+INFERRED_FROM_COUNTER = {
+    "ehlo": ("EHLO", "250"),
+    "helo": ("HELO", "250"),
+    "mail": ("MAIL", "250"),
+    "rcpt": ("RCPT", "250"),
+    "data": ("DATA", "250"),
+    "bdat": ("BDAT", "250"),
+    "rset": ("RSET", "250"),
+    "noop": ("NOOP", "250"),
+    "starttls": ("STARTTLS", "220"),
+    "auth": ("AUTH", "235"),
+    "quit": ("QUIT", "221"),
+}
+
+
+def command_of(phrase: str) -> str:
+    """The SMTP command label for a logged phrase; "" when it is not one we know."""
+    phrase = phrase.strip()
+    command = _COMMAND_PHRASES.get(phrase) or phrase.split(" ", 1)[0].upper()
+    return command if command in COMMANDS else ""
+
+
+def is_postfix(program: str) -> bool:
+    head, slash, service = program.rpartition("/")
+    return bool(slash) and bool(head) and service in SERVICES
+
+
+def parse(program: str, msg: str) -> Parsed:
+    """Replies, delivery outcome and reject warnings of one Postfix log message."""
+    if "reject" in msg:
+        m = _REJECT.match(msg)
+        if m is not None:
+            replies = replies_in(msg, "server", command_of(m.group(2)), m.end())
+            if m.group(1) == "reject_warning":
+                return Parsed(MTA, warnings=tuple(replies))
+            return Parsed(MTA, tuple(replies))
+    if "status=" in msg:
+        m = _STATUS.search(msg)
+        if m is not None:
+            return Parsed(MTA, tuple(_client_replies(m.group(2) or "")), m.group(1))
+    if " said: " in msg or "refused to talk to me: " in msg:
+        return Parsed(MTA, tuple(_client_replies(msg)))
+    if msg.startswith("disconnect from "):
+        return Parsed(MTA, tuple(_disconnect_replies(msg)))
+    if "proxy-" in msg:
+        m = _PROXY.match(msg)
+        if m is not None:
+            return Parsed(MTA, tuple(replies_in(msg, "server", command_of(m.group(1)), m.end())))
+    return Parsed(MTA)
+
+
+def _client_replies(text: str) -> list[Reply]:
+    """Replies of a remote server: after "said:" or "refused to talk to me:", or a bare reply
+    as in `status=sent (250 2.0.0 Ok)`, which is the final reply to DATA."""
+    said = _SAID.search(text)
+    if said is not None:
+        if said.group(0).startswith("refused"):
+            command = "CONNECT"
+        elif said.group(0).startswith("SASL"):
+            command = "AUTH"
+        else:
+            m = _IN_REPLY_TO.search(text, said.end())
+            command = command_of(m.group(1)) if m else ""
+        return replies_in(text, "client", command, said.end())
+    if reply_at(text) is None:
+        return []
+    return replies_in(text, "client", "DATA")
+
+
+def _disconnect_replies(msg: str) -> list[Reply]:
+    out = []
+    for name, ok, _total in _COUNTER.findall(msg):
+        inferred = INFERRED_FROM_COUNTER.get(name)
+        if inferred is not None and int(ok) > 0:
+            command, code = inferred
+            out.append(Reply("server", command, code, "", inferred=True, count=int(ok)))
+    return out

@@ -1,0 +1,47 @@
+"""Reading SMTP reply text as MTAs log it: code, enhanced code, multi-line replies, relayed replies."""
+
+from __future__ import annotations
+
+import re
+
+from ..codes import BASIC_SYNTAX, ENHANCED_SYNTAX
+from ..reply import Reply
+
+# A reply at the start of a text: "550 5.1.1 ...", "421-4.7.0 ...", "451 Try later".
+_REPLY = re.compile(rf"({BASIC_SYNTAX})([ -]|$)(?:({ENHANCED_SYNTAX})(?=[\s:;,]|$))?")
+# A content filter passes the next hop's reply on: "250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok".
+_RELAYED = re.compile(r"from MTA\([^)]*\): ")
+
+
+def reply_at(text: str, pos: int = 0) -> tuple[str, str, int] | None:
+    """(code, enhanced, end) of the reply starting at `pos`; a multi-line reply counts once.
+
+    Multi-line replies are joined by the MTA as "550-5.1.1 a 550-5.1.1 b 550 5.1.1 c"; the last
+    enhanced code seen wins, so a reply whose last line alone carries one still gets it.
+    """
+    m = _REPLY.match(text, pos)
+    if m is None:
+        return None
+    code, sep, enhanced = m.group(1), m.group(2), m.group(3) or ""
+    end = m.end()
+    if sep == "-":
+        cont = re.compile(rf"(?<!\S){code}([ -])(?:({ENHANCED_SYNTAX})(?=[\s:;,]|$))?")
+        for c in cont.finditer(text, end):
+            enhanced = c.group(2) or enhanced
+            end = c.end()
+            if c.group(1) == " ":
+                break
+    return code, enhanced, end
+
+
+def replies_in(text: str, role: str, command: str, pos: int = 0) -> list[Reply]:
+    """The reply at `pos` and any reply a content filter relayed inside it (client role)."""
+    found = reply_at(text, pos)
+    if found is None:
+        return []
+    code, enhanced, end = found
+    out = [Reply(role, command, code, enhanced)]
+    relayed = _RELAYED.search(text, end)
+    if relayed is not None:
+        out += replies_in(text, "client", command, relayed.end())
+    return out

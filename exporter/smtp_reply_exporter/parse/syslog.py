@@ -1,0 +1,21 @@
+"""Splitting a syslog-style line into program and message, whatever the timestamp format."""
+
+from __future__ import annotations
+
+import re
+
+# BSD ("Nov 28 12:01:11", "Jan  1 00:00:00"), RFC 3339 ("2026-11-28T12:01:11.123456+00:00"),
+# optionally followed by more fields before the host; then "host program[pid]: message".
+HEADER = re.compile(
+    r"(?:[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d(?:\.\d+)?"
+    r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
+    r" (?:\S+ )?([^\s\[\]:]+)(?:\[\d+\])?: "
+)
+
+
+def split(line: str) -> tuple[str, str] | None:
+    """(program, message) of a syslog line, or None when the line has no such header."""
+    m = HEADER.match(line)
+    if m is None:
+        return None
+    return m.group(1), line[m.end():]

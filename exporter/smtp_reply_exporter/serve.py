@@ -1,0 +1,56 @@
+"""The daemon: pipeline plus HTTP server, stopped cleanly by SIGTERM or SIGINT (state saved)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from types import FrameType
+
+from prometheus_client import CollectorRegistry
+
+from . import __version__
+from .http import make_server, serve_in_thread
+from .metrics import Counts, SmtpCollector
+from .pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+def serve(
+    paths: list[str],
+    address: tuple[str, int],
+    telemetry_path: str = "/metrics",
+    mta: str = "auto",
+    from_start: bool = False,
+    state_file: str | None = None,
+    poll_interval: float = 1.0,
+    max_series: int = 10_000,
+) -> int:
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        log.warning("running as root: the exporter only needs read access to the logs; run it unprivileged")
+    counts = Counts(max_series)
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(SmtpCollector(counts))
+    pipeline = Pipeline(paths, counts, mta=mta, from_start=from_start, state_file=state_file,
+                        poll_interval=poll_interval)
+    server = make_server(address, registry, counts, pipeline.ready.is_set, telemetry_path)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    pipeline.start()
+    serve_in_thread(server)
+    host, port = server.server_address[:2]
+    log.info("smtp-reply-exporter %s listening on %s:%s%s, following %s", __version__, host, port,
+             telemetry_path, ", ".join(paths))
+    stop.wait()
+    server.shutdown()
+    pipeline.stop()
+    log.info("stopped; state saved" if state_file else "stopped")
+    return 0
