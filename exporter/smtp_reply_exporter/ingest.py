@@ -47,13 +47,13 @@ class Ingest:
                 mta = parsed.mta
                 for r in parsed.replies:
                     key = (mta, r.role, r.command, r.code, r.enhanced)
-                    replies[key] = replies.get(key, 0) + r.count
+                    replies[key] = replies.get(key, 0) + r.times
             if parsed.delivery is not None:
                 dkey = (parsed.mta, parsed.delivery)
                 deliveries[dkey] = deliveries.get(dkey, 0) + 1
             for r in parsed.warnings:
                 key = (parsed.mta, r.role, r.command, r.code, r.enhanced)
-                warnings[key] = warnings.get(key, 0) + r.count
+                warnings[key] = warnings.get(key, 0) + r.times
             if on_parsed is not None:
                 on_parsed(first + i + 1, parsed)
         self.counts.merge(batch)
@@ -68,7 +68,7 @@ class Ingest:
     def _sanitise(raw: list[bytes], stats: SourceStats) -> list[str]:
         """Decode line by line; bad bytes become U+FFFD and the line is counted, then still parsed
         (codes and labels are ASCII and validated, so a stray byte elsewhere cannot leak into a label)."""
-        out = []
+        out: list[str] = []
         for chunk in raw:
             try:
                 line = chunk.decode("utf-8")
@@ -81,7 +81,7 @@ class Ingest:
 
     @staticmethod
     def _strip_nul(lines: list[str], stats: SourceStats) -> list[str]:
-        out = []
+        out: list[str] = []
         for line in lines:
             if "\x00" in line:
                 stats.bad_lines["nul_bytes"] += 1

@@ -9,6 +9,7 @@ import platform
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -63,18 +64,18 @@ class Counts:
 
     def merge(self, batch: Batch) -> None:
         with self._lock:
-            for target, part in (
-                (self.replies, batch.replies),
-                (self.warnings, batch.warnings),
-                (self.deliveries, batch.deliveries),
-            ):
-                for key, n in part.items():
-                    if key in target:
-                        target[key] += n
-                    elif self._series() < self.max_series:
-                        target[key] = n
-                    else:
-                        self.series_dropped += n
+            self._add(self.replies, batch.replies)
+            self._add(self.warnings, batch.warnings)
+            self._add(self.deliveries, batch.deliveries)
+
+    def _add(self, target: dict[Any, int], part: dict[Any, int]) -> None:
+        for key, n in part.items():
+            if key in target:
+                target[key] += n
+            elif self._series() < self.max_series:
+                target[key] = n
+            else:
+                self.series_dropped += n
 
     def _series(self) -> int:
         return len(self.replies) + len(self.warnings) + len(self.deliveries)
@@ -119,7 +120,9 @@ class SmtpCollector(Collector):
             fam.add_metric([mta, role, command, code, code[0] + "xx", enh], n)
         yield fam
         fam = CounterMetricFamily(
-            "smtp_deliveries", "Delivery attempts by outcome (sent, deferred, bounced, expired).", labels=["mta", "status"]
+            "smtp_deliveries",
+            "Delivery attempts by outcome (sent, deferred, bounced, expired).",
+            labels=["mta", "status"],
         )
         for (mta, status), n in sorted(deliveries.items()):
             fam.add_metric([mta, status], n)
@@ -153,7 +156,9 @@ class SmtpCollector(Collector):
                 fam.add_metric([source, reason], n)
         yield fam
         gauge = GaugeMetricFamily(
-            "smtp_exporter_last_line_timestamp_seconds", "When the last log line was read (Unix time).", labels=["source"]
+            "smtp_exporter_last_line_timestamp_seconds",
+            "When the last log line was read (Unix time).",
+            labels=["source"],
         )
         for source, stats in sources:
             gauge.add_metric([source], stats.last_line_time)

@@ -72,7 +72,7 @@ def _jsonl_writer(path: str, out: TextIO):  # type: ignore[no-untyped-def]
                 "inferred": r.inferred,
             }
             text = json.dumps(obj) + "\n"
-            out.write(text * r.count)
+            out.write(text * r.times)
 
     return write
 

@@ -6,20 +6,21 @@ from typing import NamedTuple
 
 ROLES = ("server", "client")  # server: our MTA replied to a client; client: a remote server replied to us
 DELIVERY_STATUSES = ("sent", "deferred", "bounced", "expired")
-COMMANDS = frozenset(
-    ["CONNECT", "EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "BDAT", "QUIT", "RSET", "NOOP", "AUTH", "STARTTLS", "VRFY", "EXPN", "ETRN", "XCLIENT", "XFORWARD", "HELP"]
-)
+COMMANDS = frozenset({
+    "CONNECT", "EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "BDAT", "QUIT", "RSET", "NOOP",
+    "AUTH", "STARTTLS", "VRFY", "EXPN", "ETRN", "XCLIENT", "XFORWARD", "HELP",
+})
 
 
 class Reply(NamedTuple):
-    """One SMTP reply, `count` times (a disconnect line proves several at once)."""
+    """One SMTP reply, `times` times (a disconnect line proves several at once)."""
 
     role: str
     command: str  # one of COMMANDS, or "" when the line does not say
     code: str  # validated basic code, e.g. "455"
     enhanced: str  # validated enhanced code, e.g. "4.5.3", or ""
     inferred: bool = False  # proven by another field of the line, not written as a number
-    count: int = 1
+    times: int = 1
 
 
 class Parsed(NamedTuple):

@@ -80,6 +80,7 @@ class Follower:
             self.stats.truncations += 1
             log.info("%s: truncated, reading again from the start", self.path)
             self._read_pos, self._pending, self._skipping = 0, b"", False
+            assert self._fd is not None
             os.lseek(self._fd, 0, os.SEEK_SET)
             yield from self._drain()
 

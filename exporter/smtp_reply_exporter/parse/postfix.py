@@ -12,9 +12,12 @@ from ..reply import COMMANDS, Parsed, Reply
 from .replytext import replies_in, reply_at
 
 MTA = "postfix"
-SERVICES = frozenset(
-    ["smtpd", "smtp", "lmtp", "postscreen", "cleanup", "qmgr", "local", "virtual", "pipe", "error", "retry", "bounce", "discard", "pickup", "anvil", "tlsmgr", "tlsproxy", "proxymap", "trivial-rewrite", "master", "scache", "verify", "dnsblog", "flush", "showq", "spawn", "oqmgr", "postlogd", "postlog", "sendmail", "postdrop", "postqueue", "postsuper", "postmap", "postalias", "postfix", "smtp-sink"]
-)
+SERVICES = frozenset({
+    "smtpd", "smtp", "lmtp", "postscreen", "cleanup", "qmgr", "local", "virtual", "pipe", "error", "retry",
+    "bounce", "discard", "pickup", "anvil", "tlsmgr", "tlsproxy", "proxymap", "trivial-rewrite", "master",
+    "scache", "verify", "dnsblog", "flush", "showq", "spawn", "oqmgr", "postlogd", "postlog", "sendmail",
+    "postdrop", "postqueue", "postsuper", "postmap", "postalias", "postfix", "smtp-sink",
+})
 
 # "NOQUEUE: reject: RCPT from host[1.2.3.4]: 550 ...", "<qid>: milter-reject: END-OF-MESSAGE from ...",
 # postscreen "NOQUEUE: reject: RCPT from [1.2.3.4]:5678: 550 ..."
@@ -112,5 +115,5 @@ def _disconnect_replies(msg: str) -> list[Reply]:
         inferred = INFERRED_FROM_COUNTER.get(name)
         if inferred is not None and int(ok) > 0:
             command, code = inferred
-            out.append(Reply("server", command, code, "", inferred=True, count=int(ok)))
+            out.append(Reply("server", command, code, "", inferred=True, times=int(ok)))
     return out
