@@ -12,28 +12,29 @@ from . import postfix, syslog
 class MtaParser(NamedTuple):
     name: str
     claims: Callable[[str], bool]  # does this syslog program name belong to the MTA?
-    parse: Callable[[str, str], Parsed]  # (program, message) -> Parsed
+    new: Callable[[], Callable[[str, str, str], Parsed]]  # a fresh parser: (program, pid, message) -> Parsed
 
 
 REGISTRY: dict[str, MtaParser] = {
-    postfix.MTA: MtaParser(postfix.MTA, postfix.is_postfix, postfix.parse),
+    postfix.MTA: MtaParser(postfix.MTA, postfix.is_postfix, postfix.PostfixParser),
 }
 MTA_CHOICES = ("auto", *REGISTRY)
 
 
 def line_parser(mta: str = "auto") -> Callable[[str], Parsed | None]:
     """A function from one log line to what it says, or None when no parser recognises it."""
-    candidates = tuple(REGISTRY.values()) if mta == "auto" else (REGISTRY[mta],)
+    chosen = tuple(REGISTRY.values()) if mta == "auto" else (REGISTRY[mta],)
+    candidates = tuple((p.claims, p.new()) for p in chosen)
     split = syslog.split
 
     def parse_line(line: str) -> Parsed | None:
         head = split(line)
         if head is None:
             return None
-        program, msg = head
-        for parser in candidates:
-            if parser.claims(program):
-                return parser.parse(program, msg)
+        program, pid, msg = head
+        for claims, parse in candidates:
+            if claims(program):
+                return parse(program, pid, msg)
         return None
 
     return parse_line

@@ -16,7 +16,8 @@ SERVICES = frozenset({
     "smtpd", "smtp", "lmtp", "postscreen", "cleanup", "qmgr", "local", "virtual", "pipe", "error", "retry",
     "bounce", "discard", "pickup", "anvil", "tlsmgr", "tlsproxy", "proxymap", "trivial-rewrite", "master",
     "scache", "verify", "dnsblog", "flush", "showq", "spawn", "oqmgr", "postlogd", "postlog", "sendmail",
-    "postdrop", "postqueue", "postsuper", "postmap", "postalias", "postfix", "smtp-sink",
+    "postdrop", "postqueue", "postsuper", "postmap", "postalias", "postfix", "smtp-sink", "postfix-script",
+    "postmulti", "postconf", "postkick", "postlock", "qmqpd", "nqmgr",
 })
 
 # "NOQUEUE: reject: RCPT from host[1.2.3.4]: 550 ...", "<qid>: milter-reject: END-OF-MESSAGE from ...",
@@ -67,28 +68,53 @@ def is_postfix(program: str) -> bool:
     return bool(slash) and bool(head) and service in SERVICES
 
 
-def parse(program: str, msg: str) -> Parsed:
-    """Replies, delivery outcome and reject warnings of one Postfix log message."""
-    if "reject" in msg:
-        m = _REJECT.match(msg)
-        if m is not None:
-            replies = replies_in(msg, "server", command_of(m.group(2)), m.end())
-            if m.group(1) == "reject_warning":
-                return Parsed(MTA, warnings=tuple(replies))
-            return Parsed(MTA, tuple(replies))
-    if "status=" in msg:
-        m = _STATUS.search(msg)
-        if m is not None:
-            return Parsed(MTA, tuple(_client_replies(m.group(2) or "")), m.group(1))
-    if " said: " in msg or "refused to talk to me: " in msg:
-        return Parsed(MTA, tuple(_client_replies(msg)))
-    if msg.startswith("disconnect from "):
-        return Parsed(MTA, tuple(_disconnect_replies(msg)))
-    if "proxy-" in msg:
-        m = _PROXY.match(msg)
-        if m is not None:
-            return Parsed(MTA, tuple(replies_in(msg, "server", command_of(m.group(1)), m.end())))
-    return Parsed(MTA)
+class PostfixParser:
+    """Parses Postfix messages; remembers just enough to count a shared reply once.
+
+    One reply to the end of DATA covers every recipient of the SMTP transaction, yet Postfix's
+    smtp client logs it on each recipient's status line. Consecutive lines of one smtp process
+    for one queue id with the same reply are therefore one reply on the wire. (LMTP answers
+    each recipient separately after DATA, so lmtp lines are never merged.)
+    """
+
+    MAX_PROCESSES = 4096
+
+    def __init__(self) -> None:
+        self._last_data_reply: dict[str, str] = {}  # smtp pid -> "queue id|reply text"
+
+    def __call__(self, program: str, pid: str, msg: str) -> Parsed:
+        if "reject" in msg:
+            m = _REJECT.match(msg)
+            if m is not None:
+                replies = replies_in(msg, "server", command_of(m.group(2)), m.end())
+                if m.group(1) == "reject_warning":
+                    return Parsed(MTA, warnings=tuple(replies))
+                return Parsed(MTA, tuple(replies))
+        if "status=" in msg:
+            m = _STATUS.search(msg)
+            if m is not None:
+                replies = _client_replies(m.group(2) or "")
+                if replies and replies[0].command == "DATA" and not program.endswith("/lmtp"):
+                    replies = self._once_per_transaction(pid, msg, m.group(2), replies)
+                return Parsed(MTA, tuple(replies), m.group(1))
+        if " said: " in msg or "refused to talk to me: " in msg:
+            return Parsed(MTA, tuple(_client_replies(msg)))
+        if msg.startswith("disconnect from "):
+            return Parsed(MTA, tuple(_disconnect_replies(msg)))
+        if "proxy-" in msg:
+            m = _PROXY.match(msg)
+            if m is not None:
+                return Parsed(MTA, tuple(replies_in(msg, "server", command_of(m.group(1)), m.end())))
+        return Parsed(MTA)
+
+    def _once_per_transaction(self, pid: str, msg: str, reply: str, replies: list[Reply]) -> list[Reply]:
+        key = msg[: msg.find(":")] + "|" + reply
+        if self._last_data_reply.get(pid) == key:
+            return []
+        if len(self._last_data_reply) >= self.MAX_PROCESSES:
+            self._last_data_reply.clear()
+        self._last_data_reply[pid] = key
+        return replies
 
 
 def _client_replies(text: str) -> list[Reply]:

@@ -9,13 +9,13 @@ import re
 HEADER = re.compile(
     r"(?:[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d(?:\.\d+)?"
     r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
-    r" (?:\S+ )?([^\s\[\]:]+)(?:\[\d+\])?: "
+    r" (?:\S+ )?([^\s\[\]:]+)(?:\[(\d+)\])?: "
 )
 
 
-def split(line: str) -> tuple[str, str] | None:
-    """(program, message) of a syslog line, or None when the line has no such header."""
+def split(line: str) -> tuple[str, str, str] | None:
+    """(program, pid, message) of a syslog line, or None when the line has no such header."""
     m = HEADER.match(line)
     if m is None:
         return None
-    return m.group(1), line[m.end():]
+    return m.group(1), m.group(2) or "", line[m.end():]

@@ -1,0 +1,90 @@
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Exporter:
+    """`smtp-reply-exporter serve` as a real process on 127.0.0.1."""
+
+    def __init__(self, *args: str) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "smtp_reply_exporter", "serve", "--web.listen-address",
+             f"127.0.0.1:{self.port}", "--tail.poll-interval", "200ms", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        wait_for(lambda: self.get("/-/ready")[0] == 200, what="exporter ready")
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, ""
+        except OSError:
+            return 0, ""
+
+    def samples(self, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+        """Samples of one metric (the sample name, e.g. smtp_replies_total) by sorted label pairs."""
+        status, text = self.get("/metrics")
+        assert status == 200
+        out = {}
+        for fam in text_string_to_metric_families(text):
+            for s in fam.samples:
+                if s.name == name:
+                    out[tuple(sorted(s.labels.items()))] = s.value
+        return out
+
+    def value(self, name: str, **labels: str) -> float:
+        return sum(v for k, v in self.samples(name).items() if labels.items() <= dict(k).items())
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=30)
+        return out
+
+
+def wait_for(check, timeout: float = 30.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def exporter() -> Iterator[type[Exporter]]:
+    started: list[Exporter] = []
+
+    class Tracked(Exporter):
+        def __init__(self, *args: str) -> None:
+            super().__init__(*args)
+            started.append(self)
+
+    yield Tracked
+    for e in started:
+        e.stop()
+
+
+def have_postfix() -> bool:
+    return shutil.which("postfix") is not None
+
+
+FIXTURES = Path(__file__).parent / "fixtures"

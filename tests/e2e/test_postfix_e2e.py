@@ -1,0 +1,195 @@
+"""End to end against a real Postfix: the exporter's counters equal what was said on the wire.
+
+Ground truth is never the log: server-role replies are what our SMTP client received from
+Postfix's smtpd; client-role replies are what the SMTP sink sent to Postfix's smtp client.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import smtplib
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import have_postfix, wait_for
+from e2e.postfix import BAD_HELO, Postfix
+from e2e.smtp_sink import REPLY_TEXT, SmtpSink
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not have_postfix() or os.geteuid() != 0, reason="needs Debian's postfix and root"),
+]
+Key = tuple[str, str, str, str]  # role, command, code, enhanced
+
+
+class Client:
+    """An SMTP client that records every reply Postfix's smtpd sent it."""
+
+    def __init__(self) -> None:
+        self.seen: Counter[tuple[str, str, str]] = Counter()  # command, code, enhanced
+
+    def note(self, command: str, reply: tuple[int, bytes]) -> int:
+        code, text = reply
+        first = text.split(b"\n")[-1].split(b" ", 1)[0].decode()
+        enhanced = first if first[:1] in "245" and first.count(".") == 2 else ""
+        self.seen[(command, str(code), enhanced)] += 1
+        return code
+
+    def session(self, port: int, helo: str, transactions: list[tuple[list[str], bool]], extra: tuple[str, ...] = ()):
+        """One SMTP session: EHLO, then per transaction MAIL, RCPTs and DATA (if any accepted), QUIT."""
+        smtp = smtplib.SMTP()
+        if self.note("CONNECT", smtp.connect("127.0.0.1", port)) != 220:
+            self.note("QUIT", smtp.quit())  # as RFC 5321 section 3.1 asks of a refused client
+            return
+        if self.note("EHLO", smtp.ehlo(helo)) == 250:
+            for command in extra:
+                self.note(command.upper(), getattr(smtp, command)())
+            for recipients, send_data in transactions:
+                self.note("MAIL", smtp.mail("<>"))
+                accepted = [r for r in recipients if self.note("RCPT", smtp.rcpt(f"<{r}>")) == 250]
+                if accepted and send_data:
+                    self.note("DATA", smtp.data(b"Subject: test\r\n\r\nhello\r\n"))
+                else:
+                    self.note("RSET", smtp.rset())
+        self.note("QUIT", smtp.quit())
+
+    def expected(self) -> Counter[Key]:
+        """What the exporter can prove from Postfix's log: all but the 220 greeting. Successful
+        replies are inferred from the disconnect counters, which carry no enhanced code."""
+        out: Counter[Key] = Counter()
+        for (command, code, enhanced), n in self.seen.items():
+            if (command, code) == ("CONNECT", "220"):
+                continue
+            out[("server", command, code, enhanced if code[0] in "45" else "")] += n
+        return out
+
+
+def sink_expected(*sinks: SmtpSink) -> Counter[Key]:
+    """Replies of the remote servers that Postfix logs: failures, and the final reply to DATA."""
+    out: Counter[Key] = Counter()
+    for sink in sinks:
+        for (command, code), n in sink.snapshot().items():
+            if code[0] in "45" or command == "DATA":
+                text = REPLY_TEXT.get(code, "")
+                out[("client", command, code, text.split(" ", 1)[0])] += n
+    return out
+
+
+def scraped(exporter) -> Counter[Key]:  # type: ignore[no-untyped-def]
+    out: Counter[Key] = Counter()
+    for labels, value in exporter.samples("smtp_replies_total").items():
+        d = dict(labels)
+        assert d["mta"] == "postfix" and d["class"] == d["code"][0] + "xx"
+        out[(d["role"], d["command"], d["code"], d["enhanced_code"])] += int(value)
+    return out
+
+
+@pytest.fixture
+def mta() -> Iterator[tuple[Postfix, SmtpSink, SmtpSink]]:
+    # Postfix's unprivileged daemons must traverse the path: pytest's tmp_path is private to root.
+    root = Path(tempfile.mkdtemp(prefix="smtp-reply-exporter-postfix-"))
+    os.chmod(root, 0o755)
+    sink, sink421 = SmtpSink().start(), SmtpSink("421 4.7.0 Too many connections, slow down").start()
+    postfix = Postfix(root, sink.port, sink421.port)
+    try:
+        yield postfix.start(), sink, sink421
+    finally:
+        postfix.stop()
+        sink.stop()
+        sink421.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def traffic(postfix: Postfix, client: Client, round_: int) -> tuple[int, Counter[str]]:
+    """Mail that makes Postfix's smtpd and the sinks answer every chosen code.
+
+    Returns the number of deliveries Postfix will attempt and their expected outcomes.
+    """
+    d = "dest.example"
+    client.session(postfix.port, "client.test.example", [
+        ([f"ok{round_}@{d}", f"rcpt455@{d}", f"rcpt452@{d}", f"rcpt450@{d}", f"rcpt550@{d}", f"rcpt552@{d}",
+          "reject550@test.example", "tempfail450@test.example", "pressure452@test.example",
+          "busy455@test.example"], True),
+        ([f"data451@{d}"], True),
+        ([f"data554@{d}", f"also{round_}@{d}"], True),
+        ([f"data455@{d}"], True),
+        (["user@greet421.example"], True),
+        (["reject550@test.example"], True),  # every recipient refused: no DATA, RSET instead
+    ], extra=("noop", "rset"))
+    client.session(postfix.port, BAD_HELO, [])
+    client.session(postfix.reject_port, "client.test.example", [([f"x@{d}"], True)])
+    outcomes = Counter(sent=1, deferred=3 + 1 + 1 + 1, bounced=2 + 2)
+    return sum(outcomes.values()), outcomes
+
+
+def wait_for_deliveries(postfix: Postfix, n: int) -> None:
+    wait_for(lambda: postfix.log_text().count(" status=") >= n, timeout=60, what=f"{n} delivery attempts")
+
+
+def test_counters_equal_the_replies_on_the_wire(mta, exporter, tmp_path):
+    postfix, sink, sink421 = mta
+    exp = exporter("--log.path", str(postfix.log), "--tail.from-start")
+    client = Client()
+    n, outcomes = traffic(postfix, client, 1)
+    wait_for_deliveries(postfix, n)
+    lines = len(postfix.log.read_bytes().splitlines())
+    wait_for(lambda: exp.value("smtp_exporter_lines_read_total") >= lines, what="exporter caught up")
+
+    expected = client.expected() + sink_expected(sink, sink421)
+    assert scraped(exp) == expected
+    # the contract's headline facts, spelled out
+    assert expected[("server", "QUIT", "221", "")] == 3
+    assert expected[("client", "RCPT", "455", "4.5.3")] == 1
+    assert expected[("server", "RCPT", "455", "4.5.3")] == 1
+    assert expected[("client", "CONNECT", "421", "4.7.0")] == 1
+    deliveries = {dict(k)["status"]: int(v) for k, v in exp.samples("smtp_deliveries_total").items()}
+    assert deliveries == dict(outcomes)
+    assert exp.value("smtp_exporter_lines_unrecognised_total") == 0
+
+    # `parse` on the same file agrees with `serve`, reply for reply
+    out = subprocess.run([sys.executable, "-m", "smtp_reply_exporter", "parse", "--format", "jsonl",
+                          str(postfix.log)], capture_output=True, text=True, check=True).stdout
+    from_parse: Counter[Key] = Counter()
+    for line in out.splitlines():
+        obj = json.loads(line)
+        from_parse[(obj["role"], obj["command"], obj["code"], obj["enhanced_code"])] += 1
+        assert obj["inferred"] == (obj["role"] == "server" and obj["code"][0] in "23")
+    assert from_parse == expected
+
+    text = subprocess.run([sys.executable, "-m", "smtp_reply_exporter", "parse", "--format", "prometheus",
+                           str(postfix.log)], capture_output=True, text=True, check=True).stdout
+    served = exp.get("/metrics")[1]
+    pick = lambda t: sorted(x for x in t.splitlines() if x.startswith("smtp_replies_total{"))  # noqa: E731
+    assert pick(text) == pick(served)
+
+
+def test_postfix_logrotate_loses_and_repeats_no_line(mta, exporter):
+    postfix, sink, sink421 = mta
+    exp = exporter("--log.path", str(postfix.log), "--tail.from-start")
+    client = Client()
+    n1, _ = traffic(postfix, client, 1)
+    wait_for_deliveries(postfix, n1)
+    before = postfix.log.read_bytes()
+    subprocess.run(["postfix", "-c", str(postfix.conf), "logrotate"], check=True, capture_output=True)
+    rotated = [p for p in postfix.log.parent.iterdir() if p.name != postfix.log.name]
+    assert len(rotated) == 1
+    n2, _ = traffic(postfix, client, 2)
+    wait_for_deliveries(postfix, n2)
+    # Postfix renames the file, reopens its log, then gzips the old one: the exporter's open
+    # descriptor must have kept the old inode readable to its end.
+    old = gzip.decompress(rotated[0].read_bytes())
+    assert old.startswith(before)
+    total_lines = len(old.splitlines()) + len(postfix.log.read_bytes().splitlines())
+    wait_for(lambda: exp.value("smtp_exporter_lines_read_total") >= total_lines, what="caught up after rotation")
+    assert exp.value("smtp_exporter_lines_read_total") == total_lines
+    assert exp.value("smtp_exporter_rotations_total") == 1
+    assert scraped(exp) == client.expected() + sink_expected(sink, sink421)
