@@ -84,10 +84,10 @@ def _table(counts: Counts) -> str:
     by_code: dict[tuple[str, str], int] = {}
     for (_mta, role, _cmd, code, _enh), n in replies.items():
         by_code[(role, code)] = by_code.get((role, code), 0) + n
-    lines = [f"{'ROLE':<7} {'CLASS':<5} {'CODE':<4} {'COUNT':>9}  {'WEIGHT':<18} MEANING"]
+    lines = [f"{'ROLE':<7} {'CLASS':<5} {'CODE':<4} {'COUNT':>9}  {'WEIGHT':<19} MEANING"]
     for (role, code), n in sorted(by_code.items(), key=lambda kv: (kv[0][0] != "server", kv[0][1])):
         entry = kb.basic(code)
-        lines.append(f"{role:<7} {entry.klass:<5} {code:<4} {n:>9}  {entry.weight:<18} {entry.meaning}")
+        lines.append(f"{role:<7} {entry.klass:<5} {code:<4} {n:>9}  {entry.weight:<19} {entry.meaning}")
     if len(lines) == 1:
         lines.append("(no SMTP replies found)")
     total_lines = sum(s.lines for _, s in counts.source_items())
