@@ -1,0 +1,90 @@
+"""Deterministic, realistic Postfix logs for the benchmark, with the replies each holds counted as written.
+
+The expected counts come from the generator's own templates, not from the exporter's parser, so the
+benchmark can check the exporter's counts against an independent source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from collections import Counter
+
+HOSTS = [f"mail{i}.example{i % 7}.net[192.0.2.{i % 250 + 1}]" for i in range(200)]
+
+
+def sessions(rng: random.Random, stamp: str) -> tuple[list[str], Counter[str]]:
+    """One inbound session and the delivery of its message: about 9 lines, like a small relay."""
+    pid, spid = rng.randint(1000, 99999), rng.randint(1000, 99999)
+    qid = "".join(rng.choice("0123456789ABCDEF") for _ in range(10))
+    host = rng.choice(HOSTS)
+    head = f"{stamp} mx postfix/smtpd[{pid}]: "
+    lines = [head + f"connect from {host}"]
+    exp: Counter[str] = Counter()
+    roll = rng.random()
+    if roll < 0.1:  # rejected recipient
+        code, enh, text = rng.choice([("550", "5.1.1", "User unknown"), ("450", "4.7.1", "Greylisted"),
+                                      ("455", "4.5.3", "Busy"), ("554", "5.7.1", "Relay access denied")])
+        lines.append(head + f"NOQUEUE: reject: RCPT from {host}: {code} {enh} <u@example.org>: Recipient "
+                     f"address rejected: {text}; from=<s@example.com> to=<u@example.org> proto=ESMTP helo=<h>")
+        lines.append(head + f"disconnect from {host} ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4")
+        exp.update({f"server RCPT {code} {enh}": 1, "server EHLO 250": 1, "server MAIL 250": 1,
+                    "server QUIT 221": 1})
+        return lines, exp
+    lines += [
+        head + f"{qid}: client={host}",
+        f"{stamp} mx postfix/cleanup[{pid + 1}]: {qid}: message-id=<{qid}@example.com>",
+        f"{stamp} mx postfix/qmgr[900]: {qid}: from=<s@example.com>, size={rng.randint(900, 90000)}, nrcpt=1 "
+        "(queue active)",
+        head + f"disconnect from {host} ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5",
+    ]
+    exp.update({"server EHLO 250": 1, "server MAIL 250": 1, "server RCPT 250": 1, "server DATA 250": 1,
+                "server QUIT 221": 1})
+    out = f"{stamp} mx postfix/smtp[{spid}]: {qid}: to=<r@example.org>, relay=mx.example.org[198.51.100.7]:25, " \
+          f"delay=0.{rng.randint(10, 99)}, delays=0.01/0/0.1/0.2, "
+    if roll < 0.9:
+        lines.append(out + f"dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as {qid[::-1]})")
+        exp.update({"client DATA 250 2.0.0": 1, "delivery sent": 1})
+        lines.append(f"{stamp} mx postfix/qmgr[900]: {qid}: removed")
+    elif roll < 0.97:
+        lines.append(out + "dsn=4.5.3, status=deferred (host mx.example.org[198.51.100.7] said: 455 4.5.3 "
+                     "Try again later (in reply to RCPT TO command))")
+        exp.update({"client RCPT 455 4.5.3": 1, "delivery deferred": 1})
+    else:
+        lines.append(out + "dsn=5.1.1, status=bounced (host mx.example.org[198.51.100.7] said: 550 5.1.1 "
+                     "No such user (in reply to RCPT TO command))")
+        exp.update({"client RCPT 550 5.1.1": 1, "delivery bounced": 1})
+        lines.append(f"{stamp} mx postfix/qmgr[900]: {qid}: removed")
+    return lines, exp
+
+
+def generate(path: str, n_lines: int, seed: int = 5321, rfc3339: bool = False) -> dict[str, int]:
+    rng = random.Random(seed)
+    expected: Counter[str] = Counter()
+    written = 0
+    with open(path, "w") as f:
+        second = 0
+        while written < n_lines:
+            second += 1
+            stamp = (f"2026-11-28T{second // 3600 % 24:02d}:{second // 60 % 60:02d}:{second % 60:02d}.000000+00:00"
+                     if rfc3339 else f"Nov 28 {second // 3600 % 24:02d}:{second // 60 % 60:02d}:{second % 60:02d}")
+            lines, exp = sessions(rng, stamp)
+            f.write("\n".join(lines) + "\n")
+            written += len(lines)
+            expected.update(exp)
+    expected["lines"] = written
+    return dict(expected)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("path")
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--rfc3339", action="store_true")
+    args = ap.parse_args()
+    print(json.dumps(generate(args.path, args.lines, rfc3339=args.rfc3339), indent=1, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Benchmark: the real `serve` process catching up on a generated log; prints lines/s, CPU s, peak RSS.
+
+Method: start the exporter on an empty file, append the whole corpus at once, poll /metrics until
+every line is counted. CPU seconds and peak RSS are read from /proc for the exporter process.
+The counts on /metrics must equal the generator's own count exactly, or the run fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+sys.path.insert(0, str(Path(__file__).parent))
+from generate import generate  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def scrape(port: int) -> list:  # type: ignore[type-arg]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        return list(text_string_to_metric_families(r.read().decode()))
+
+
+def lines_read(families: list) -> float:  # type: ignore[type-arg]
+    return sum(s.value for f in families for s in f.samples if s.name == "smtp_exporter_lines_read_total")
+
+
+def counted(families: list) -> Counter[str]:  # type: ignore[type-arg]
+    out: Counter[str] = Counter()
+    for f in families:
+        for s in f.samples:
+            if s.name == "smtp_replies_total":
+                key = " ".join(x for x in (s.labels["role"], s.labels["command"], s.labels["code"],
+                                           s.labels["enhanced_code"]) if x)
+                out[key] += int(s.value)
+            elif s.name == "smtp_deliveries_total":
+                out[f"delivery {s.labels['status']}"] += int(s.value)
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_once(corpus: Path, expected: dict[str, int], workdir: Path) -> dict[str, float]:
+    log = workdir / "mail.log"
+    log.write_text("")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "smtp_reply_exporter", "serve", "--log.path", str(log),
+                             "--web.listen-address", f"127.0.0.1:{port}", "--log.level", "warn"])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                scrape(port)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        cpu0 = cpu_seconds(proc.pid)
+        t0 = time.monotonic()
+        with open(corpus, "rb") as src, open(log, "ab") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        while (fams := scrape(port)) and lines_read(fams) < expected["lines"]:
+            time.sleep(0.02)
+        wall = time.monotonic() - t0
+        cpu = cpu_seconds(proc.pid) - cpu0
+        got = counted(fams)
+        want = Counter({k: v for k, v in expected.items() if k != "lines"})
+        if got != want:
+            raise SystemExit(f"COUNTS DIFFER from the generator's:\n  missing {want - got}\n  extra {got - want}")
+        return {"wall": wall, "cpu": cpu, "rss": peak_rss_mib(proc.pid), "lines": expected["lines"]}
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--rfc3339", action="store_true", help="RFC 3339 timestamps instead of BSD syslog ones")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        corpus = work / "corpus.log"
+        expected = generate(str(corpus), args.lines, rfc3339=args.rfc3339)
+        results = [run_once(corpus, expected, work) for _ in range(args.runs)]
+    wall = statistics.median(r["wall"] for r in results)
+    cpu = statistics.median(r["cpu"] for r in results)
+    rss = max(r["rss"] for r in results)
+    n = expected["lines"]
+    print(f"corpus: {n} Postfix lines ({'RFC 3339' if args.rfc3339 else 'BSD'} timestamps), "
+          f"median of {args.runs} runs; counts equal the generator's: yes")
+    print(f"{'lines/s':>12} {'wall s':>8} {'CPU s':>8} {'CPU us/line':>12} {'peak RSS MiB':>13}")
+    print(f"{n / wall:>12,.0f} {wall:>8.2f} {cpu:>8.2f} {1e6 * cpu / n:>12.2f} {rss:>13.1f}")
+
+
+if __name__ == "__main__":
+    main()
