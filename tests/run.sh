@@ -15,4 +15,4 @@ fi
 python3 -m pip install -q -e '.[test]'
 python3 -m ruff check exporter tests bench
 python3 -m mypy
-python3 -m pytest "$@"
+SMTP_E2E_REQUIRED=1 python3 -m pytest "$@"
