@@ -57,6 +57,7 @@ class Counts:
         self.deliveries: dict[tuple[str, str], int] = {}
         self.sources: dict[str, SourceStats] = {}
         self.series_dropped = 0
+        self.ingest_errors = 0  # unexpected exceptions in the ingest loop (a bug if ever non-zero)
 
     def source(self, name: str) -> SourceStats:
         with self._lock:
@@ -167,6 +168,11 @@ class SmtpCollector(Collector):
             "smtp_exporter_series_dropped",
             "Counts not exported because the series cap was reached.",
             value=dropped,
+        )
+        yield CounterMetricFamily(
+            "smtp_exporter_ingest_errors",
+            "Unexpected errors in the ingest loop (logged with a traceback; counting goes on).",
+            value=self.counts.ingest_errors,
         )
         info = GaugeMetricFamily(
             "smtp_exporter_build_info", "Build information.", labels=["version", "python_version"]

@@ -67,7 +67,11 @@ class Pipeline:
     def _run(self) -> None:
         last_save = time.monotonic()
         while not self._stop.is_set():
-            self.poll()
+            try:
+                self.poll()
+            except Exception:  # a bug must not silently stop counting: log, count, keep going
+                self.counts.ingest_errors += 1
+                log.exception("ingest pass failed; retrying at the next poll")
             self.ready.set()
             if time.monotonic() - last_save >= self.state_interval:
                 self.save_state()
