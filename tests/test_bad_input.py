@@ -14,7 +14,8 @@ from smtp_reply_exporter.reply import COMMANDS, ROLES
 HEAD = "Nov 28 12:01:11 mx postfix/smtpd[1]: "
 PIECES = ["NOQUEUE: reject: RCPT from a[1.2.3.4]: ", "status=sent (", " said: ", "250", "455 ", "4.5.3",
           "550-5.1.1 ", "disconnect from x ehlo=", "quit=1", "from MTA(smtp:[::1]:1): ", "(in reply to ",
-          " command)", "refused to talk to me: ", "proxy-accept: END-OF-MESSAGE: ", "reject_warning: ", "\x00", "\ufffd"]
+          " command)", "refused to talk to me: ", "proxy-accept: END-OF-MESSAGE: ", "reject_warning: ",
+          "\x00", "\ufffd"]
 fragments = st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=20)), max_size=12).map("".join)
 
 
