@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v postconf >/dev/null || need+=(postfix)
 command -v promtool >/dev/null || need+=(prometheus)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -13,6 +14,6 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 python3 -m pip install -q -e '.[test]'
-python3 -m ruff check exporter tests bench
+python3 -m ruff check exporter tests bench dashboards
 python3 -m mypy
 SMTP_E2E_REQUIRED=1 python3 -m pytest "$@"

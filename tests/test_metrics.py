@@ -41,7 +41,7 @@ def test_code_info_carries_meaning_and_weight_for_every_known_code():
     for entry in kb.basic_codes():
         assert reg.get_sample_value("smtp_reply_code_info", {
             "code": entry.code, "class": entry.klass, "category": entry.category,
-            "weight": entry.weight, "meaning": entry.meaning}) == 1
+            "weight": entry.weight, "meaning": entry.meaning, "fix": entry.fix}) == 1
     assert kb.basic("221").weight == "normal" and kb.basic("455").weight == "transient_pressure"
 
 

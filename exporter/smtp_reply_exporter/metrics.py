@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import platform
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +35,7 @@ class SourceStats:
     rotations: int = 0
     truncations: int = 0
     open_errors: int = 0
-    last_line_time: float = 0.0
+    last_line_time: float = field(default_factory=time.time)  # start time until the first line
 
 
 @dataclass
@@ -158,7 +159,7 @@ class SmtpCollector(Collector):
         yield fam
         gauge = GaugeMetricFamily(
             "smtp_exporter_last_line_timestamp_seconds",
-            "When the last log line was read (Unix time).",
+            "When the last log line was read (Unix time); the exporter's start time until then.",
             labels=["source"],
         )
         for source, stats in sources:
@@ -185,9 +186,9 @@ def _code_info() -> Iterator[Metric]:
     """`smtp_reply_code_info` = 1 per known basic code, to join meaning and weight onto any series."""
     fam = GaugeMetricFamily(
         "smtp_reply_code_info",
-        "Meaning and operational weight of each known SMTP reply code (always 1).",
-        labels=["code", "class", "category", "weight", "meaning"],
+        "Meaning, operational weight and how to fix each known SMTP reply code (always 1).",
+        labels=["code", "class", "category", "weight", "meaning", "fix"],
     )
     for entry in knowledge_base().basic_codes():
-        fam.add_metric([entry.code, entry.klass, entry.category, entry.weight, entry.meaning], 1)
+        fam.add_metric([entry.code, entry.klass, entry.category, entry.weight, entry.meaning, entry.fix], 1)
     yield fam

@@ -91,6 +91,10 @@ class Postfix:
             "minimal_backoff_time": "3600s",
             "maximal_backoff_time": "7200s",
             "notify_classes": "",
+            # let one test client provoke many rejects quickly
+            "smtpd_error_sleep_time": "0",
+            "smtpd_soft_error_limit": "1000",
+            "smtpd_hard_error_limit": "1000",
             "alias_maps": "",
             "alias_database": "",
             "biff": "no",

@@ -9,14 +9,10 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import shutil
 import smtplib
 import subprocess
 import sys
-import tempfile
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -95,22 +91,6 @@ def scraped(exporter) -> Counter[Key]:  # type: ignore[no-untyped-def]
         assert d["mta"] == "postfix" and d["class"] == d["code"][0] + "xx"
         out[(d["role"], d["command"], d["code"], d["enhanced_code"])] += int(value)
     return out
-
-
-@pytest.fixture
-def mta() -> Iterator[tuple[Postfix, SmtpSink, SmtpSink]]:
-    # Postfix's unprivileged daemons must traverse the path: pytest's tmp_path is private to root.
-    root = Path(tempfile.mkdtemp(prefix="smtp-reply-exporter-postfix-"))
-    os.chmod(root, 0o755)
-    sink, sink421 = SmtpSink().start(), SmtpSink("421 4.7.0 Too many connections, slow down").start()
-    postfix = Postfix(root, sink.port, sink421.port)
-    try:
-        yield postfix.start(), sink, sink421
-    finally:
-        postfix.stop()
-        sink.stop()
-        sink421.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def traffic(postfix: Postfix, client: Client, round_: int) -> tuple[int, Counter[str]]:
