@@ -50,14 +50,15 @@ def test_hand_checked_corpus_lines_agree():
     """The shared corpus's hand-checked answers (direction inbound = our server replied)."""
     role = {"inbound": "server", "outbound": "client"}
     checked = 0
-    for raw in (CORPUS / "expected_postfix.jsonl").read_text().splitlines():
+    for raw in (CORPUS / "expected.jsonl").read_text().splitlines():
         case = json.loads(raw)
-        got = line_parser("postfix")(case["line"])
+        got = line_parser("auto")(case["line"])
+        assert got is None or got.mta == case["mta"]
         replies = [(r.role, r.command, r.code, r.enhanced or None) for r in (got.replies if got else ())]
         assert replies == [(role[r["direction"]], r["command"], r["code"], r["enhanced"]) for r in case["replies"]]
         assert (got.delivery if got else None) == case["delivery_status"]
         checked += 1
-    assert checked == 46
+    assert checked == 87
 
 
 def test_lines_of_other_programs_are_not_recognised():

@@ -8,7 +8,7 @@ from ..codes import BASIC_SYNTAX, ENHANCED_SYNTAX
 from ..reply import Reply
 
 # A reply at the start of a text: "550 5.1.1 ...", "421-4.7.0 ...", "451 Try later".
-_REPLY = re.compile(rf"({BASIC_SYNTAX})([ -]|$)(?:({ENHANCED_SYNTAX})(?=[\s:;,]|$))?")
+_REPLY = re.compile(rf"({BASIC_SYNTAX})([ -]|$)(?:({ENHANCED_SYNTAX})(?=[\s:;,\\]|$))?")
 # A content filter passes the next hop's reply on: "250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok".
 _RELAYED = re.compile(r"from MTA\([^)]*\): ")
 
@@ -25,13 +25,28 @@ def reply_at(text: str, pos: int = 0) -> tuple[str, str, int] | None:
     code, sep, enhanced = m.group(1), m.group(2), m.group(3) or ""
     end = m.end()
     if sep == "-":
-        cont = re.compile(rf"(?<!\S){code}([ -])(?:({ENHANCED_SYNTAX})(?=[\s:;,]|$))?")
+        # continuation lines follow a space (Postfix joins them) or a literal "\n" (Exim)
+        cont = re.compile(rf"(?:(?<!\S)|(?<=\\n)){code}([ -])(?:({ENHANCED_SYNTAX})(?=[\s:;,\\]|$))?")
         for c in cont.finditer(text, end):
             enhanced = c.group(2) or enhanced
             end = c.end()
             if c.group(1) == " ":
                 break
     return code, enhanced, end
+
+
+def replies_at(text: str, role: str, command: str, pos: int = 0) -> list[Reply]:
+    """Replies packed one after another with literal "\\n" between them (Exim's C="..."):
+    a multi-line reply counts once, separate replies each count."""
+    out: list[Reply] = []
+    while (found := reply_at(text, pos)) is not None:
+        code, enhanced, end = found
+        out.append(Reply(role, command, code, enhanced))
+        nxt = text.find("\\n", end)
+        if nxt < 0:
+            break
+        pos = nxt + 2
+    return out
 
 
 def replies_in(text: str, role: str, command: str, pos: int = 0) -> list[Reply]:

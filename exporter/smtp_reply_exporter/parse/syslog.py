@@ -7,10 +7,12 @@ import re
 # BSD ("Nov 28 12:01:11", "Jan  1 00:00:00"), RFC 3339 ("2026-11-28T12:01:11.123456+00:00"),
 # optionally followed by more fields before the host; then "host program[pid]: message".
 HEADER = re.compile(
-    r"(?:[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d(?:\.\d+)?"
+    r"(?:<\d{1,3}>)?(?:[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d(?:\.\d+)?"
     r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
-    r" (?:\S+ )?([^\s\[\]:]+)(?:\[(\d+)\])?: "
+    r" (?:<[\w.]+> )?(?:\S+ )?([^\s\[\]:]+)(?:\[(\d+)\])?: "
 )
+# Shippers that drop the timestamp: "host program[pid]: message". Tried last, pid required.
+HOSTLESS = re.compile(r"(?:\S+ )?([^\s\[\]:]+)\[(\d+)\]: ")
 
 
 def split(line: str) -> tuple[str, str, str] | None:
@@ -19,3 +21,11 @@ def split(line: str) -> tuple[str, str, str] | None:
     if m is None:
         return None
     return m.group(1), m.group(2) or "", line[m.end():]
+
+
+def split_hostless(line: str) -> tuple[str, str, str] | None:
+    """(program, pid, message) of a line without timestamp, e.g. "mx exim[12]: ..."."""
+    m = HOSTLESS.match(line)
+    if m is None:
+        return None
+    return m.group(1), m.group(2), line[m.end():]

@@ -1,0 +1,103 @@
+"""Exim: replies of remote servers in delivery lines (client role) and of our own daemon (server role).
+
+Exim writes its mainlog directly ("2026-11-28 12:01:11 [pid] msgid ...") or through syslog
+("exim[pid]: ..." with or without its own timestamp); both reach `EximParser` as the message.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..reply import COMMANDS, Parsed, Reply
+from .replytext import replies_at, replies_in, reply_at
+
+MTA = "exim"
+# Exim's own prefix: date, optional zone, optional [pid], optional message id (old and 4.97+ forms).
+MAINLOG = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [+-]\d{4})? ")
+_PREFIX = re.compile(
+    r"(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? (?:[+-]\d{4} )?)?(?:\[\d+\] )?"
+    r"(?:([0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}) )?"
+)
+_REMOTE_ERROR = re.compile(
+    r"(?:SMTP error from remote mail server|LMTP error|PRDR error) after (.+?): (?:host \S+ \[[^\]]+\]: )?"
+    r"(?=[2-5]\d\d(?:[ -]|$))"
+)
+_CONFIRMATION = re.compile(r'\bC="((?:[^"\\]|\\.)*)"')
+_CALLOUT = re.compile(r'(?:response to "([^"]*)"(?: from \S+ \[[^\]]+\])? was|\((\w+) response was): ')
+_AUTH_FAILED = re.compile(r"authenticator failed for .*?: (?=[2-5]\d\d[ -])")
+_ACL_REJECT = re.compile(
+    r"\b(?:temporarily )?rejected (RCPT|MAIL|after DATA|DATA|EHLO|HELO|VRFY|EXPN|ETRN|AUTH|STARTTLS|BDAT"
+    r"|connection)\b[^:]*?: (?=[2-5]\d\d[ -])"
+)
+_DELIVERY = {"=>": "sent", "->": "sent", "*>": "sent", "==": "deferred", "**": "bounced"}
+
+
+def is_exim(program: str) -> bool:
+    return program == "exim" or program.startswith(("exim4", "exim-"))
+
+
+def is_mainlog(line: str) -> bool:
+    return MAINLOG.match(line) is not None
+
+
+def command_of(phrase: str) -> str:
+    words = phrase.split()
+    if words and words[0] == "pipelined":
+        words = words[1:]
+    if not words:
+        return ""
+    if words[0] in ("initial", "connection"):
+        return "CONNECT"
+    if words[0] == "end" or phrase.startswith("after DATA"):
+        return "DATA"
+    command = words[0].split(":", 1)[0].upper()
+    return command if command in COMMANDS else ""
+
+
+class EximParser:
+    """`->` lines repeat the reply their `=>` line already carried for the same SMTP transaction."""
+
+    MAX_MESSAGES = 4096
+
+    def __init__(self) -> None:
+        self._last_confirmation: dict[str, str] = {}  # message id -> C= text of its last => line
+
+    def __call__(self, program: str, pid: str, msg: str) -> Parsed:
+        m = _PREFIX.match(msg)
+        msgid = m.group(1) if m else None
+        body = msg[m.end():] if m else msg
+        flag = body[:2]
+        delivery = _DELIVERY.get(flag) if body[2:3] == " " else None
+        if delivery == "bounced" and "retry timeout exceeded" in body:
+            delivery = "expired"
+        replies: list[Reply] = []
+        if delivery is not None:
+            err = _REMOTE_ERROR.search(body)
+            if err is not None:
+                replies = replies_in(body, "client", command_of(err.group(1)), err.end())
+            elif (conf := _CONFIRMATION.search(body)) is not None:
+                replies = self._confirmation(flag, msgid, conf.group(1))
+            return Parsed(MTA, tuple(replies), delivery)
+        if (err := _REMOTE_ERROR.search(body)) is not None:
+            return Parsed(MTA, tuple(replies_in(body, "client", command_of(err.group(1)), err.end())))
+        if (call := _CALLOUT.search(body)) is not None:
+            command = command_of(call.group(1) or call.group(2))
+            return Parsed(MTA, tuple(replies_in(body, "client", command, call.end())))
+        if (auth := _AUTH_FAILED.search(body)) is not None:
+            return Parsed(MTA, tuple(replies_in(body, "server", "AUTH", auth.end())))
+        if (acl := _ACL_REJECT.search(body)) is not None:
+            return Parsed(MTA, tuple(replies_in(body, "server", command_of(acl.group(1)), acl.end())))
+        if body.startswith("SMTP connection from ") and body.endswith(" closed by QUIT"):
+            return Parsed(MTA, (Reply("server", "QUIT", "221", "", inferred=True),))
+        return Parsed(MTA)
+
+    def _confirmation(self, flag: str, msgid: str | None, text: str) -> list[Reply]:
+        if reply_at(text) is None:
+            return []
+        key = msgid or ""
+        if flag == "->" and self._last_confirmation.get(key) == text:
+            return []  # another recipient of the same transaction: the same reply to DATA
+        if len(self._last_confirmation) >= self.MAX_MESSAGES:
+            self._last_confirmation.clear()
+        self._last_confirmation[key] = text
+        return replies_at(text, "client", "DATA")

@@ -1,0 +1,43 @@
+"""OpenSMTPD: its `smtp` replies to clients (server role) and `mta` replies of remote servers (client role)."""
+
+from __future__ import annotations
+
+import re
+
+from ..reply import COMMANDS, Parsed, Reply
+from .replytext import replies_in
+
+MTA = "opensmtpd"
+_FAILED = re.compile(r'\bsmtp failed-command command="((?:[^"\\]|\\.)*)" result="')
+_BAD_INPUT = re.compile(r'\bsmtp bad-input result="')
+_DELIVERY = re.compile(r'\b(?:mta|mda|lka)? ?delivery .*?\bresult="?(\w+)"?(?: stat="(.*?)")?')
+_OLD_FAILED = re.compile(r'smtp-in: Failed command on session \w+: "([^"]*)" => ')
+_RESULTS = {"Ok": "sent", "TempFail": "deferred", "PermFail": "bounced", "Loop": "bounced"}
+
+
+def is_opensmtpd(program: str) -> bool:
+    return program in ("smtpd", "opensmtpd")
+
+
+def _command(text: str) -> str:
+    word = text.strip().split(" ", 1)[0].split(":", 1)[0].upper()
+    if not word:
+        return "CONNECT"
+    return word if word in COMMANDS else ""
+
+
+def parse(program: str, pid: str, msg: str) -> Parsed:
+    if (m := _FAILED.search(msg)) is not None:
+        return Parsed(MTA, tuple(replies_in(msg, "server", _command(m.group(1)), m.end())))
+    if (m := _BAD_INPUT.search(msg)) is not None:
+        return Parsed(MTA, tuple(replies_in(msg, "server", "", m.end())))
+    if " delivery " in msg and (m := _DELIVERY.search(msg)) is not None:
+        status = _RESULTS.get(m.group(1))
+        stat = m.group(2) or ""
+        command = "DATA" if status == "sent" else ""
+        return Parsed(MTA, tuple(replies_in(stat, "client", command)) if " mta " in f" {msg}" else (), status)
+    if (m := _OLD_FAILED.search(msg)) is not None:
+        return Parsed(MTA, tuple(replies_in(msg, "server", _command(m.group(1)), m.end())))
+    if msg.endswith("smtp disconnected reason=quit"):
+        return Parsed(MTA, (Reply("server", "QUIT", "221", "", inferred=True),))
+    return Parsed(MTA)

@@ -1,0 +1,54 @@
+"""Sendmail: rejections by its rulesets and milters (server role), and remote replies in `stat=` (client role)."""
+
+from __future__ import annotations
+
+import re
+
+from ..reply import Parsed, Reply
+from .replytext import replies_in
+
+MTA = "sendmail"
+_RULESET_COMMANDS = {
+    "check_relay": "CONNECT",
+    "check_mail": "MAIL",
+    "check_rcpt": "RCPT",
+    "check_data": "DATA",
+    "check_eoh": "DATA",
+    "check_eom": "DATA",
+    "check_etrn": "ETRN",
+    "check_vrfy": "VRFY",
+    "check_expn": "EXPN",
+}
+_MILTER_COMMANDS = {"connect": "CONNECT", "helo": "HELO", "from": "MAIL", "to": "RCPT", "data": "DATA",
+                    "eoh": "DATA", "eom": "DATA"}
+_RULESET = re.compile(r"\bruleset=(\w+),.*?\breject=")
+_MILTER = re.compile(r"\bMilter(?: \w+)?: (\w+)\b.*?\breject=")
+_STAT = re.compile(r"\bstat=(\w+)(?::? (.*))?")
+
+
+def is_sendmail(program: str) -> bool:
+    return program == "sendmail" or program.startswith("sm-")
+
+
+def parse(program: str, pid: str, msg: str) -> Parsed:
+    if "reject=" in msg:
+        m = _RULESET.search(msg)
+        if m is not None:
+            return Parsed(MTA, tuple(replies_in(msg, "server", _RULESET_COMMANDS.get(m.group(1), ""), m.end())))
+        m = _MILTER.search(msg)
+        if m is not None:
+            command = _MILTER_COMMANDS.get(m.group(1).lower(), "")
+            return Parsed(MTA, tuple(replies_in(msg, "server", command, m.end())))
+    if "stat=" in msg:
+        m = _STAT.search(msg)
+        if m is not None:
+            stat, rest = m.group(1), m.group(2) or ""
+            if stat == "Sent":
+                return Parsed(MTA, (), "sent")  # Sendmail logs the remote's text here, not its code
+            replies: tuple[Reply, ...] = ()
+            if stat == "Deferred":
+                replies = tuple(replies_in(rest, "client", ""))
+                return Parsed(MTA, replies, "deferred")
+            if re.search(r"\bdsn=5\.", msg):
+                return Parsed(MTA, tuple(replies_in(rest, "client", "")), "bounced")
+    return Parsed(MTA)
