@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from e2e.exim import Exim
 from e2e.postfix import Postfix
 from e2e.smtp_sink import SmtpSink
 
@@ -25,6 +26,21 @@ def mta() -> Iterator[tuple[Postfix, SmtpSink, SmtpSink]]:
         yield postfix.start(), sink, sink421
     finally:
         postfix.stop()
+        sink.stop()
+        sink421.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def exim_mta() -> Iterator[tuple[Exim, SmtpSink, SmtpSink]]:
+    root = Path(tempfile.mkdtemp(prefix="smtp-reply-exporter-exim-"))
+    os.chmod(root, 0o755)
+    sink, sink421 = SmtpSink().start(), SmtpSink("421 4.7.0 Too many connections, slow down").start()
+    exim = Exim(root, sink.port, sink421.port)
+    try:
+        yield exim.start(), sink, sink421
+    finally:
+        exim.stop()
         sink.stop()
         sink421.stop()
         shutil.rmtree(root, ignore_errors=True)

@@ -15,7 +15,7 @@ MTA = "exim"
 # Exim's own prefix: date, optional zone, optional [pid], optional message id (old and 4.97+ forms).
 MAINLOG = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [+-]\d{4})? ")
 _PREFIX = re.compile(
-    r"(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? (?:[+-]\d{4} )?)?(?:\[\d+\] )?"
+    r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? (?:[+-]\d{4} )?)?(?:\[\d+\] )?"
     r"(?:([0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}) )?"
 )
 _REMOTE_ERROR = re.compile(
@@ -29,6 +29,7 @@ _ACL_REJECT = re.compile(
     r"\b(?:temporarily )?rejected (RCPT|MAIL|after DATA|DATA|EHLO|HELO|VRFY|EXPN|ETRN|AUTH|STARTTLS|BDAT"
     r"|connection)\b[^:]*?: (?=[2-5]\d\d[ -])"
 )
+_RECEIVED_BY_SMTP = re.compile(r" P=e?smtps?a?\b")
 _DELIVERY = {"=>": "sent", "->": "sent", "*>": "sent", "==": "deferred", "**": "bounced"}
 
 
@@ -55,31 +56,41 @@ def command_of(phrase: str) -> str:
 
 
 class EximParser:
-    """`->` lines repeat the reply their `=>` line already carried for the same SMTP transaction."""
+    """Counts a reply that Exim logs several times once.
+
+    `->` lines repeat the C= reply of their `=>` line. A remote error is logged on a host line
+    ("H=mx [ip]: SMTP error ...") when it is temporary, then again on the `==` or `**` line of each
+    recipient it hit. Lines of one message, in the same second, naming the same host and the same
+    reply are one reply on the wire (a retry comes minutes later).
+    """
 
     MAX_MESSAGES = 4096
 
     def __init__(self) -> None:
         self._last_confirmation: dict[str, str] = {}  # message id -> C= text of its last => line
+        self._last_remote_error: dict[str, str] = {}  # message id -> second + host + reply text
 
     def __call__(self, program: str, pid: str, msg: str) -> Parsed:
         m = _PREFIX.match(msg)
-        msgid = m.group(1) if m else None
-        body = msg[m.end():] if m else msg
+        assert m is not None  # every group is optional
+        stamp, msgid = m.group(1) or "", m.group(2)
+        body = msg[m.end():]
         flag = body[:2]
         delivery = _DELIVERY.get(flag) if body[2:3] == " " else None
         if delivery == "bounced" and "retry timeout exceeded" in body:
             delivery = "expired"
         replies: list[Reply] = []
+        err = _REMOTE_ERROR.search(body)
+        if err is not None:
+            replies = replies_in(body, "client", command_of(err.group(1)), err.end())
+            host = body.rfind("H=", 0, err.start())
+            key = stamp[:19] + body[host if host >= 0 else err.start() :]
+            replies = self._once(self._last_remote_error, msgid, key, replies)
+            return Parsed(MTA, tuple(replies), delivery)
         if delivery is not None:
-            err = _REMOTE_ERROR.search(body)
-            if err is not None:
-                replies = replies_in(body, "client", command_of(err.group(1)), err.end())
-            elif (conf := _CONFIRMATION.search(body)) is not None:
+            if (conf := _CONFIRMATION.search(body)) is not None:
                 replies = self._confirmation(flag, msgid, conf.group(1))
             return Parsed(MTA, tuple(replies), delivery)
-        if (err := _REMOTE_ERROR.search(body)) is not None:
-            return Parsed(MTA, tuple(replies_in(body, "client", command_of(err.group(1)), err.end())))
         if (call := _CALLOUT.search(body)) is not None:
             command = command_of(call.group(1) or call.group(2))
             return Parsed(MTA, tuple(replies_in(body, "client", command, call.end())))
@@ -89,15 +100,28 @@ class EximParser:
             return Parsed(MTA, tuple(replies_in(body, "server", command_of(acl.group(1)), acl.end())))
         if body.startswith("SMTP connection from ") and body.endswith(" closed by QUIT"):
             return Parsed(MTA, (Reply("server", "QUIT", "221", "", inferred=True),))
+        if flag == "<=" and _RECEIVED_BY_SMTP.search(body):
+            # logged once the message is safe on disk, right before "250 OK id=..." is sent
+            command = "BDAT" if " K " in body else "DATA"
+            return Parsed(MTA, (Reply("server", command, "250", "", inferred=True),))
         return Parsed(MTA)
 
     def _confirmation(self, flag: str, msgid: str | None, text: str) -> list[Reply]:
         if reply_at(text) is None:
             return []
-        key = msgid or ""
-        if flag == "->" and self._last_confirmation.get(key) == text:
-            return []  # another recipient of the same transaction: the same reply to DATA
-        if len(self._last_confirmation) >= self.MAX_MESSAGES:
-            self._last_confirmation.clear()
-        self._last_confirmation[key] = text
-        return replies_at(text, "client", "DATA")
+        replies = replies_at(text, "client", "DATA")
+        if flag == "->":
+            return self._once(self._last_confirmation, msgid, text, replies)
+        self._remember(self._last_confirmation, msgid, text)
+        return replies
+
+    def _once(self, last: dict[str, str], msgid: str | None, key: str, replies: list[Reply]) -> list[Reply]:
+        if last.get(msgid or "") == key:
+            return []
+        self._remember(last, msgid, key)
+        return replies
+
+    def _remember(self, last: dict[str, str], msgid: str | None, key: str) -> None:
+        if len(last) >= self.MAX_MESSAGES:
+            last.clear()
+        last[msgid or ""] = key

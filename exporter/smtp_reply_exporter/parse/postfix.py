@@ -29,6 +29,7 @@ _PROXY = re.compile(r"(?:NOQUEUE|\w+): proxy-(?:accept|reject): ([A-Z-]+): ")
 _IN_REPLY_TO = re.compile(r"\(in reply to (.+?) command\)")
 _STATUS = re.compile(r"\bstatus=(sent|deferred|bounced|expired)\b(?: \((.*)\))?")
 _SAID = re.compile(r"(?:\bhost \S+ said|SASL authentication failed; server \S+ said|refused to talk to me): ")
+_DELAYS = re.compile(r"\bdelay=[\d.]+, delays=[\d./]+")
 _COUNTER = re.compile(r" ([a-z]+)=(\d+)(?:/(\d+))?")
 
 # Postfix's own phrases for the command a remote server replied to, and smtpd's state names.
@@ -74,8 +75,8 @@ class PostfixParser:
 
     One reply to the end of DATA covers every recipient of the SMTP transaction, yet Postfix's
     smtp client logs it on each recipient's status line. Consecutive lines of one smtp process
-    for one queue id with the same reply are therefore one reply on the wire. (LMTP answers
-    each recipient separately after DATA, so lmtp lines are never merged.)
+    for one queue id with the same delays and the same reply are therefore one reply on the wire
+    (a retry has other delays). LMTP answers each recipient after DATA: lmtp lines are never merged.
     """
 
     MAX_PROCESSES = 4096
@@ -109,7 +110,8 @@ class PostfixParser:
         return Parsed(MTA)
 
     def _once_per_transaction(self, pid: str, msg: str, reply: str, replies: list[Reply]) -> list[Reply]:
-        key = msg[: msg.find(":")] + "|" + reply
+        delays = _DELAYS.search(msg)
+        key = msg[: msg.find(":")] + "|" + (delays.group(0) if delays else "") + "|" + reply
         if self._last_data_reply.get(pid) == key:
             return []
         if len(self._last_data_reply) >= self.MAX_PROCESSES:

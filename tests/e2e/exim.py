@@ -1,0 +1,140 @@
+"""A private, real Exim 4 on 127.0.0.1, run from its unpacked Debian package beside the system's Postfix.
+
+Debian's exim4-daemon-light cannot be installed next to Postfix (both are the system MTA), so its
+package is downloaded and unpacked into a cache; libidn12 is unpacked beside it and the binary's
+library path points there (a setuid binary ignores LD_LIBRARY_PATH, and Exim clears its
+environment when it re-executes itself for deliveries). The compiled-in user Debian-exim must exist.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import free_port
+
+PACKAGES = ("exim4-daemon-light", "libidn12")
+CACHE = Path(os.environ.get("SMTP_E2E_CACHE", "/var/cache/smtp-reply-exporter-tests"))
+USER = "Debian-exim"
+RECIPIENT_REJECTS = {"reject550@test.example": ("deny", "550 5.1.1 No such user"),
+                     "tempfail450@test.example": ("defer", "450 4.2.0 Try again later"),
+                     "busy455@test.example": ("defer", "455 4.5.3 Too busy")}
+
+
+def unpacked_exim() -> Path:
+    """The exim binary from Debian's package, unpacked once into the cache."""
+    root = CACHE / "exim-root"
+    binary = root / "usr" / "sbin" / "exim4"
+    if binary.exists():
+        return binary
+    downloads = CACHE / "debs"
+    downloads.mkdir(parents=True, exist_ok=True)
+    os.chmod(downloads, 0o777)  # apt's sandbox user writes here
+    subprocess.run(["apt-get", "download", *PACKAGES], cwd=downloads, check=True, capture_output=True)
+    for deb in downloads.glob("*.deb"):
+        subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True)
+    libdir = next(root.glob("usr/lib/*-linux-gnu"))
+    subprocess.run(["patchelf", "--set-rpath", str(libdir), str(binary)], check=True)
+    os.chmod(CACHE, 0o755)
+    return binary
+
+
+def ensure_user() -> None:
+    try:
+        pwd.getpwnam(USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--shell",
+                        "/usr/sbin/nologin", USER], check=True)
+
+
+class Exim:
+    def __init__(self, root: Path, sink_port: int, sink421_port: int) -> None:
+        self.root = root
+        self.log = root / "log" / "mainlog"
+        self.port = free_port()
+        self.sink_port, self.sink421_port = sink_port, sink421_port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Exim:
+        ensure_user()
+        binary = unpacked_exim()
+        for sub in ("spool", "log"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+            shutil.chown(self.root / sub, USER, USER)
+        acl = "".join(
+            f"  {verb} recipients = {rcpt}\n          message = {reply}\n"
+            for rcpt, (verb, reply) in RECIPIENT_REJECTS.items()
+        )
+        config = f"""
+primary_hostname = exim.test.example
+exim_user = {USER}
+exim_group = {USER}
+exim_path = {binary}
+spool_directory = {self.root / 'spool'}
+log_file_path = {self.root / 'log'}/%slog
+log_selector = +smtp_connection +smtp_confirmation +smtp_protocol_error +smtp_syntax_error
+daemon_smtp_ports = {self.port}
+local_interfaces = 127.0.0.1
+disable_ipv6 = true
+host_lookup =
+rfc1413_hosts =
+tls_advertise_hosts =
+keep_environment =
+acl_smtp_rcpt = acl_check_rcpt
+
+begin acl
+acl_check_rcpt:
+{acl}  accept
+
+begin routers
+throttled:
+  driver = manualroute
+  domains = greet421.example
+  route_list = * 127.0.0.1
+  transport = smtp_421
+  self = send
+smarthost:
+  driver = manualroute
+  route_list = * 127.0.0.1
+  transport = remote_smtp
+  self = send
+
+begin transports
+remote_smtp:
+  driver = smtp
+  port = {self.sink_port}
+  hosts_avoid_tls = *
+smtp_421:
+  driver = smtp
+  port = {self.sink421_port}
+  hosts_avoid_tls = *
+
+begin retry
+* * F,1h,1h
+"""
+        conf = self.root / "exim.conf"
+        conf.write_text(config)
+        with open(self.root / "exim.stderr", "wb") as stderr:
+            self.proc = subprocess.Popen([str(binary), "-C", str(conf), "-bdf"], stdout=subprocess.DEVNULL,
+                                         stderr=stderr)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"exim did not listen: {(self.root / 'exim.stderr').read_text()} {self.log_text()}")
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(30)
