@@ -108,10 +108,10 @@ def test_restart_with_state_resumes_without_skip_or_repeat(tmp_path):
     assert read(f) == [b"a", b"b"]
     write(log, "partial")
     assert read(f) == []
-    state.save(state_file, {str(log): f.position})
+    state.save(state_file, state.State({str(log): f.position}))
     f.close()
     write(log, " line\nc\n")
-    g = Follower(str(log), SourceStats(), resume=state.load(state_file)[str(log)])
+    g = Follower(str(log), SourceStats(), resume=state.load(state_file).positions[str(log)])
     assert read(g) == [b"partial line", b"c"]
 
 
@@ -132,5 +132,5 @@ def test_restart_after_a_rotation_while_stopped_finishes_the_old_file_first(tmp_
 def test_a_corrupt_state_file_is_reported_and_ignored(tmp_path, caplog):
     bad = tmp_path / "state.json"
     bad.write_text("{not json")
-    assert state.load(str(bad)) == {}
+    assert state.load(str(bad)) == state.State()
     assert "unreadable" in caplog.text

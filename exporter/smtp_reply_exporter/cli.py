@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from . import __version__, describe
 from .codes import CodeError
+from .config import Config
 from .metrics import DEFAULT_MAX_SERIES
 
 DEFAULT_PORT = 10125  # outside the exhausted 9100-9999 exporter range, away from 10024-10026 (content filters)
@@ -62,8 +63,18 @@ def _add_runtime_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     from .parse import MTA_CHOICES
 
     p = sub.add_parser("serve", help="follow mail logs and serve Prometheus metrics")
-    p.add_argument("--log.path", dest="log_path", action="append", metavar="PATH",
-                   help="log file or glob to follow (repeatable); without it, a bundled sample log is served")
+    p.add_argument("--log.path", dest="log_path", action="append", default=[], metavar="PATH",
+                   help="log file or glob to follow, '-' for standard input (repeatable); "
+                   "with no source at all, a bundled sample log is served")
+    p.add_argument("--syslog.listen-address", dest="syslog", action="append", default=[], metavar="[udp://|tcp://]HOST:PORT",
+                   help="receive syslog (RFC 3164/5424) on UDP and TCP, or only one with a scheme (repeatable)")
+    p.add_argument("--log.journal", dest="journal", action="store_true", help="read the systemd journal")
+    p.add_argument("--log.journal.unit", dest="journal_units", action="append", default=[], metavar="UNIT",
+                   help="only entries of this systemd unit (repeatable)")
+    p.add_argument("--log.journal.identifier", dest="journal_identifiers", action="append", default=[],
+                   metavar="ID", help="only entries with this syslog identifier (repeatable)")
+    p.add_argument("--log.journal.directory", dest="journal_directory", metavar="DIR",
+                   help="read the journal files in DIR (e.g. a node's /var/log/journal) instead of the system's")
     p.add_argument("--mta", choices=MTA_CHOICES, default="auto", help="which MTA wrote the log (default: per line)")
     p.add_argument("--web.listen-address", dest="listen", default=f":{DEFAULT_PORT}", metavar="HOST:PORT",
                    help=f"address to serve HTTP on (default :{DEFAULT_PORT}, all interfaces)")
@@ -118,21 +129,31 @@ def _serve(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     paths, from_start = args.log_path, args.from_start
-    if not paths:
+    if not (paths or args.syslog or args.journal):
         paths, from_start = [sample_log()], True
         logging.getLogger("smtp_reply_exporter").warning(
             "no --log.path given: serving the bundled sample %s (give --log.path to follow your MTA's log)", paths[0]
         )
-    return serve(
-        paths,
-        _listen_address(args.listen),
-        telemetry_path=args.telemetry_path,
+    for address in args.syslog:
+        _listen_address(address.rpartition("://")[2])
+    config = Config(
+        paths=tuple(paths),
+        syslog_addresses=tuple(args.syslog),
+        journal=args.journal,
+        journal_units=tuple(args.journal_units),
+        journal_identifiers=tuple(args.journal_identifiers),
+        journal_directory=args.journal_directory,
         mta=args.mta,
         from_start=from_start,
         state_file=args.state_file,
         poll_interval=args.poll_interval,
         max_series=args.max_series,
     )
+    try:
+        return serve(config, _listen_address(args.listen), telemetry_path=args.telemetry_path)
+    except OSError as err:
+        print(f"smtp-reply-exporter: error: {err}", file=sys.stderr)
+        return 1
 
 
 def _parse(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from .metrics import Batch, Counts, SourceStats
 from .parse import line_parser
 from .reply import Parsed
+from .unwrap import Unwrapper
 
 log = logging.getLogger(__name__)
 OnParsed = Callable[[int, Parsed], None]  # (1-based line number in the source, what it held)
@@ -21,7 +22,9 @@ class Ingest:
         self.counts = counts
         self.parse_line = line_parser(mta)
 
-    def feed(self, data: bytes, stats: SourceStats, on_parsed: OnParsed | None = None) -> None:
+    def feed(
+        self, data: bytes, stats: SourceStats, on_parsed: OnParsed | None = None, unwrap: Unwrapper | None = None
+    ) -> None:
         """Count the lines of `data`, which ends with a newline (the tail holds partial lines)."""
         try:
             text = data.decode("utf-8")
@@ -32,6 +35,11 @@ class Ingest:
             lines.pop()
             if "\x00" in text:
                 lines = self._strip_nul(lines, stats)
+        read = len(lines)
+        if unwrap is not None and unwrap.mode != "plain":
+            before = unwrap.malformed
+            lines = unwrap.lines(lines)
+            stats.bad_lines["malformed"] += unwrap.malformed - before
         batch = Batch()
         replies, warnings, deliveries = batch.replies, batch.warnings, batch.deliveries
         parse_line = self.parse_line
@@ -57,11 +65,11 @@ class Ingest:
             if on_parsed is not None:
                 on_parsed(first + i + 1, parsed)
         self.counts.merge(batch)
-        stats.lines += len(lines)
+        stats.lines += read
         stats.lines_unrecognised += unrecognised
         stats.lines_with_replies += with_replies
         stats.bytes += len(data)
-        if lines:
+        if read:
             stats.last_line_time = time.time()
 
     @staticmethod

@@ -19,7 +19,7 @@ from . import __version__
 from .codes import knowledge_base
 
 ReplyKey = tuple[str, str, str, str, str]  # mta, role, command, code, enhanced_code
-BAD_LINE_REASONS = ("invalid_utf8", "nul_bytes", "too_long")
+BAD_LINE_REASONS = ("invalid_utf8", "nul_bytes", "too_long", "malformed", "dropped")
 DEFAULT_MAX_SERIES = 10_000
 
 
@@ -150,7 +150,8 @@ class SmtpCollector(Collector):
             yield fam
         fam = CounterMetricFamily(
             "smtp_exporter_lines_bad",
-            "Log lines with bad bytes: invalid UTF-8 or NUL (sanitised and still parsed), or cut for length.",
+            "Bad log lines: invalid UTF-8 or NUL (sanitised, still parsed), cut for length, malformed "
+            "container or syslog records, or dropped because the ingest queue was full (UDP syslog).",
             labels=["source", "reason"],
         )
         for source, stats in sources:

@@ -14,6 +14,7 @@ from .ingest import Ingest
 from .metrics import Counts, SmtpCollector
 from .reply import Parsed
 from .tail import Follower
+from .unwrap import Unwrapper
 
 
 def run(files: list[str], fmt: str, mta: str, out: TextIO, err: TextIO) -> int:
@@ -26,17 +27,18 @@ def run(files: list[str], fmt: str, mta: str, out: TextIO, err: TextIO) -> int:
         on_parsed = _jsonl_writer(path, out) if fmt == "jsonl" else None
         follower = Follower(path, stats, from_start=True)
         size = _size(path)
+        unwrap = Unwrapper()
         for chunk in follower.poll_once():
-            ingest.feed(chunk, stats, on_parsed)
+            ingest.feed(chunk, stats, on_parsed, unwrap)
             if progress is not None:
                 progress.show(path, stats.bytes, size)
         if follower.position is None:
             err.write(f"smtp-reply-exporter: error: cannot read {path}\n")
             status = 1
             continue
-        tail = follower._flush_pending() if follower._pending else b""
+        tail = follower.lines.flush()
         if tail:
-            ingest.feed(tail, stats, on_parsed)
+            ingest.feed(tail, stats, on_parsed, unwrap)
         follower.close()
     if progress is not None:
         progress.done()

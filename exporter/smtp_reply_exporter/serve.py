@@ -11,6 +11,7 @@ from types import FrameType
 from prometheus_client import CollectorRegistry
 
 from . import __version__
+from .config import Config
 from .http import make_server, serve_in_thread
 from .metrics import Counts, SmtpCollector
 from .pipeline import Pipeline
@@ -18,23 +19,13 @@ from .pipeline import Pipeline
 log = logging.getLogger(__name__)
 
 
-def serve(
-    paths: list[str],
-    address: tuple[str, int],
-    telemetry_path: str = "/metrics",
-    mta: str = "auto",
-    from_start: bool = False,
-    state_file: str | None = None,
-    poll_interval: float = 1.0,
-    max_series: int = 10_000,
-) -> int:
+def serve(config: Config, address: tuple[str, int], telemetry_path: str = "/metrics") -> int:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         log.warning("running as root: the exporter only needs read access to the logs; run it unprivileged")
-    counts = Counts(max_series)
+    counts = Counts(config.max_series)
     registry = CollectorRegistry(auto_describe=True)
     registry.register(SmtpCollector(counts))
-    pipeline = Pipeline(paths, counts, mta=mta, from_start=from_start, state_file=state_file,
-                        poll_interval=poll_interval)
+    pipeline = Pipeline(config, counts)
     server = make_server(address, registry, counts, pipeline.ready.is_set, telemetry_path)
     stop = threading.Event()
 
@@ -47,10 +38,12 @@ def serve(
     pipeline.start()
     serve_in_thread(server)
     host, port = server.server_address[:2]
-    log.info("smtp-reply-exporter %s listening on %s:%s%s, following %s", __version__, host, port,
-             telemetry_path, ", ".join(paths))
+    sources = [*config.paths, *(f"syslog {a}" for a in config.syslog_addresses)]
+    sources += ["journal"] if config.journal else []
+    log.info("smtp-reply-exporter %s listening on %s:%s%s, reading %s", __version__, host, port,
+             telemetry_path, ", ".join(sources))
     stop.wait()
     server.shutdown()
     pipeline.stop()
-    log.info("stopped; state saved" if state_file else "stopped")
+    log.info("stopped; state saved" if config.state_file else "stopped")
     return 0

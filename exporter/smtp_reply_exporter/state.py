@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import tempfile
+from dataclasses import dataclass, field
 
 from .tail import Position
 
@@ -13,30 +14,43 @@ log = logging.getLogger(__name__)
 VERSION = 1
 
 
-def load(path: str | None) -> dict[str, Position]:
-    """Positions by file path; a missing file is a first start, a bad one is reported and ignored."""
+@dataclass
+class State:
+    positions: dict[str, Position] = field(default_factory=dict)  # by absolute file path
+    cursors: dict[str, str] = field(default_factory=dict)  # by source, for the journal
+
+
+def load(path: str | None) -> State:
+    """Saved positions; a missing file is a first start, a bad one is reported and ignored."""
     if not path:
-        return {}
+        return State()
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
         if data.get("version") != VERSION:
             raise ValueError(f"unknown version {data.get('version')!r}")
-        return {name: Position(int(p["dev"]), int(p["ino"]), int(p["offset"])) for name, p in data["files"].items()}
+        positions = {
+            name: Position(int(p["dev"]), int(p["ino"]), int(p["offset"])) for name, p in data["files"].items()
+        }
+        cursors = {str(k): str(v) for k, v in data.get("cursors", {}).items()}
+        return State(positions, cursors)
     except FileNotFoundError:
-        return {}
+        return State()
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         log.error("state file %s is unreadable (%s): starting at the end of the logs", path, err)
-        return {}
+        return State()
 
 
-def save(path: str | None, positions: dict[str, Position]) -> bool:
+def save(path: str | None, state: State) -> bool:
     """Write atomically (temp file + rename in the same directory); False when it could not."""
     if not path:
         return True
     data = {
         "version": VERSION,
-        "files": {name: {"dev": p.dev, "ino": p.ino, "offset": p.offset} for name, p in sorted(positions.items())},
+        "files": {
+            name: {"dev": p.dev, "ino": p.ino, "offset": p.offset} for name, p in sorted(state.positions.items())
+        },
+        "cursors": dict(sorted(state.cursors.items())),
     }
     directory = os.path.dirname(os.path.abspath(path))
     try:

@@ -19,6 +19,57 @@ READ_SIZE = 1 << 18
 MAX_LINE = 1 << 16  # longer lines are cut here and counted as too_long (the rest is skipped)
 
 
+class LineSplitter:
+    """Complete lines out of a byte stream: holds a partial last line, cuts over-long ones."""
+
+    def __init__(self, stats: SourceStats, name: str) -> None:
+        self.stats = stats
+        self.name = name
+        self.pending = b""
+        self._skipping = False  # inside an over-long line, dropping bytes until its newline
+
+    def reset(self) -> None:
+        self.pending, self._skipping = b"", False
+
+    def feed(self, data: bytes) -> bytes:
+        """The complete lines that `data` finishes, each ending with a newline."""
+        if self._skipping:
+            nl = data.find(b"\n")
+            if nl < 0:
+                return b""
+            self._skipping = False
+            data = data[nl + 1 :]
+        buf = self.pending + data if self.pending else data
+        cut = buf.rfind(b"\n") + 1
+        complete, self.pending = buf[:cut], buf[cut:]
+        if len(self.pending) > MAX_LINE:
+            self._count_too_long()
+            complete += self.pending[:MAX_LINE] + b"\n"
+            self.pending, self._skipping = b"", True
+        if len(complete) > MAX_LINE and max(map(len, complete.split(b"\n"))) > MAX_LINE:
+            complete = self._cut_long_lines(complete)
+        return complete
+
+    def flush(self) -> bytes:
+        """The partial last line as a line of its own, for a stream that will never complete it."""
+        line, self.pending = (self.pending + b"\n" if self.pending else b""), b""
+        return line
+
+    def _cut_long_lines(self, chunk: bytes) -> bytes:
+        """Complete lines longer than MAX_LINE that arrived whole in one read are cut too."""
+        out = []
+        for line in chunk.split(b"\n"):
+            if len(line) > MAX_LINE:
+                self._count_too_long()
+                line = line[:MAX_LINE]
+            out.append(line)
+        return b"\n".join(out)
+
+    def _count_too_long(self) -> None:
+        self.stats.bad_lines["too_long"] += 1
+        log.warning("%s: line longer than %d bytes cut and counted", self.name, MAX_LINE)
+
+
 @dataclass(frozen=True)
 class Position:
     """Where reading stopped: the file's identity and the offset after the last complete line."""
@@ -34,9 +85,8 @@ class Follower:
         self.stats = stats
         self._fd: int | None = None
         self._id: tuple[int, int] = (0, 0)
-        self._read_pos = 0  # file offset after the last read; the resume offset excludes _pending
-        self._pending = b""
-        self._skipping = False  # inside an over-long line, dropping bytes until its newline
+        self._read_pos = 0  # file offset after the last read; the resume offset excludes pending bytes
+        self.lines = LineSplitter(stats, path)
         self._first_open = True
         self._from_start = from_start
         self._resume = resume
@@ -46,7 +96,7 @@ class Follower:
     def position(self) -> Position | None:
         if self._fd is None:
             return None
-        return Position(self._id[0], self._id[1], self._read_pos - len(self._pending))
+        return Position(self._id[0], self._id[1], self._read_pos - len(self.lines.pending))
 
     def close(self) -> None:
         if self._fd is not None:
@@ -69,8 +119,8 @@ class Follower:
             return
         if (st.st_dev, st.st_ino) != self._id:
             yield from self._drain()  # whatever the writer added before it let go of the old file
-            if self._pending:
-                yield self._flush_pending()
+            if self.lines.pending:
+                yield self.lines.flush()
             self.close()
             self.stats.rotations += 1
             log.info("%s: rotated, reading the new file from the start", self.path)
@@ -79,7 +129,8 @@ class Follower:
         elif st.st_size < self._read_pos:
             self.stats.truncations += 1
             log.info("%s: truncated, reading again from the start", self.path)
-            self._read_pos, self._pending, self._skipping = 0, b"", False
+            self._read_pos = 0
+            self.lines.reset()
             assert self._fd is not None
             os.lseek(self._fd, 0, os.SEEK_SET)
             yield from self._drain()
@@ -115,8 +166,8 @@ class Follower:
                 log.info("%s: rotated while stopped; finishing %s first", self.path, old)
                 sibling = Follower(old, self.stats, resume=resume)
                 yield from sibling.poll_once()
-                if sibling._pending:
-                    yield sibling._flush_pending()
+                if sibling.lines.pending:
+                    yield sibling.lines.flush()
                 sibling.close()
                 self.stats.rotations += 1
                 return
@@ -141,7 +192,8 @@ class Follower:
             return False
         st = os.fstat(fd)
         self._fd, self._id = fd, (st.st_dev, st.st_ino)
-        self._pending, self._skipping, self._missing_logged = b"", False, False
+        self._missing_logged = False
+        self.lines.reset()
         offset = 0
         resume, self._resume = self._resume, None
         if resume is not None and (resume.dev, resume.ino) == self._id and resume.offset <= st.st_size:
@@ -163,48 +215,10 @@ class Follower:
                 return
             if not data:
                 return
-            chunk = self._lines(data)
+            self._read_pos += len(data)
+            chunk = self.lines.feed(data)
             if chunk:
                 yield chunk
-
-    def _lines(self, data: bytes) -> bytes:
-        """Complete lines of pending+data; keeps the partial tail, cuts over-long lines."""
-        self._read_pos += len(data)
-        if self._skipping:
-            nl = data.find(b"\n")
-            if nl < 0:
-                return b""
-            self._skipping = False
-            data = data[nl + 1 :]
-        buf = self._pending + data if self._pending else data
-        cut = buf.rfind(b"\n") + 1
-        complete, self._pending = buf[:cut], buf[cut:]
-        if len(self._pending) > MAX_LINE:
-            self._count_too_long()
-            complete += self._pending[:MAX_LINE] + b"\n"
-            self._pending, self._skipping = b"", True
-        if len(complete) > MAX_LINE and max(map(len, complete.split(b"\n"))) > MAX_LINE:
-            complete = self._cut_long_lines(complete)
-        return complete
-
-    def _cut_long_lines(self, chunk: bytes) -> bytes:
-        """Complete lines longer than MAX_LINE that arrived whole in one read are cut too."""
-        out = []
-        for line in chunk.split(b"\n"):
-            if len(line) > MAX_LINE:
-                self._count_too_long()
-                line = line[:MAX_LINE]
-            out.append(line)
-        return b"\n".join(out)
-
-    def _count_too_long(self) -> None:
-        self.stats.bad_lines["too_long"] += 1
-        log.warning("%s: line longer than %d bytes cut and counted", self.path, MAX_LINE)
-
-    def _flush_pending(self) -> bytes:
-        """A last line without newline in a file that was rotated away: it will never be completed."""
-        line, self._pending = self._pending + b"\n", b""
-        return line
 
     def _error(self, what: str, err: OSError) -> None:
         self.stats.open_errors += 1

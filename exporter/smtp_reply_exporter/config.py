@@ -1,0 +1,29 @@
+"""What the daemon was asked to do, validated once by the CLI and passed down frozen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Config:
+    paths: tuple[str, ...] = ()  # files or globs; "-" is standard input
+    syslog_addresses: tuple[str, ...] = ()  # "host:port" (UDP and TCP), "udp://..." or "tcp://..."
+    journal: bool = False
+    journal_units: tuple[str, ...] = ()
+    journal_identifiers: tuple[str, ...] = ()
+    journal_directory: str | None = None
+    mta: str = "auto"
+    from_start: bool = False
+    state_file: str | None = None
+    poll_interval: float = 1.0
+    state_interval: float = 5.0
+    max_series: int = 10_000
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(p for p in self.paths if p != "-")
+
+    @property
+    def stdin(self) -> bool:
+        return "-" in self.paths
