@@ -26,7 +26,7 @@ REGISTRY: dict[str, MtaParser] = {
     postfix.MTA: MtaParser(postfix.MTA, postfix.is_postfix, postfix.PostfixParser),
     exim.MTA: MtaParser(exim.MTA, exim.is_exim, exim.EximParser, exim.is_mainlog),
     sendmail.MTA: MtaParser(sendmail.MTA, sendmail.is_sendmail, _stateless(sendmail.parse)),
-    opensmtpd.MTA: MtaParser(opensmtpd.MTA, opensmtpd.is_opensmtpd, _stateless(opensmtpd.parse)),
+    opensmtpd.MTA: MtaParser(opensmtpd.MTA, opensmtpd.is_opensmtpd, opensmtpd.OpenSmtpdParser),
 }
 MTA_CHOICES = ("auto", *REGISTRY)
 

@@ -12,6 +12,7 @@ _FAILED = re.compile(r'\bsmtp failed-command command="((?:[^"\\]|\\.)*)" result=
 _BAD_INPUT = re.compile(r'\bsmtp bad-input result="')
 _DELIVERY = re.compile(r'\b(?:mta|mda|lka)? ?delivery .*?\bresult="?(\w+)"?(?: stat="(.*?)")?')
 _OLD_FAILED = re.compile(r'smtp-in: Failed command on session \w+: "([^"]*)" => ')
+_EVPID = re.compile(r"\bevpid=([0-9a-f]{8})")
 _RESULTS = {"Ok": "sent", "TempFail": "deferred", "PermFail": "bounced", "Loop": "bounced"}
 
 
@@ -24,6 +25,34 @@ def _command(text: str) -> str:
     if not word:
         return "CONNECT"
     return word if word in COMMANDS else ""
+
+
+class OpenSmtpdParser:
+    """Counts the reply to DATA once although OpenSMTPD logs it on each recipient's delivery line.
+
+    Consecutive `mta delivery` lines of one session and one message with the same result and reply
+    are one reply on the wire. OpenSMTPD does not log which command a reply answered, so two
+    recipients refused at RCPT with exactly the same text in a row are counted once too (texts
+    usually name the recipient, which keeps them apart).
+    """
+
+    MAX_SESSIONS = 4096
+
+    def __init__(self) -> None:
+        self._last: dict[str, str] = {}  # session id -> message id + result + reply
+
+    def __call__(self, program: str, pid: str, msg: str) -> Parsed:
+        parsed = parse(program, pid, msg)
+        if parsed.replies and " mta delivery " in msg:
+            session = msg.split(" ", 1)[0]
+            evpid = _EVPID.search(msg)
+            key = (evpid.group(1) if evpid else "") + "|" + msg[msg.find(" result=") :]
+            if self._last.get(session) == key:
+                return parsed._replace(replies=())
+            if len(self._last) >= self.MAX_SESSIONS:
+                self._last.clear()
+            self._last[session] = key
+        return parsed
 
 
 def parse(program: str, pid: str, msg: str) -> Parsed:

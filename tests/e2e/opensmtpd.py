@@ -1,0 +1,98 @@
+"""A real OpenSMTPD (Debian's package, unpacked) on 127.0.0.1, logging through syslog to the exporter.
+
+Run in the foreground (-d), OpenSMTPD writes its log lines to stderr; this harness plays the part of
+syslogd and sends each one as an RFC 3164 message over TCP to the exporter's syslog receiver. Its
+spool (/var/spool/smtpd) and chroot (/var/lib/opensmtpd/empty) are compiled in, so only one instance
+runs at a time; users opensmtpd and opensmtpq must exist.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from conftest import free_port
+from e2e.exim import CACHE
+
+SPOOL = Path("/var/spool/smtpd")
+CHROOT = Path("/var/lib/opensmtpd/empty")
+
+
+def unpacked_smtpd() -> Path:
+    root = CACHE / "opensmtpd-root"
+    binary = root / "usr" / "sbin" / "smtpd"
+    if not binary.exists():
+        downloads = CACHE / "opensmtpd-debs"
+        downloads.mkdir(parents=True, exist_ok=True)
+        os.chmod(downloads, 0o777)
+        subprocess.run(["apt-get", "download", "opensmtpd"], cwd=downloads, check=True, capture_output=True)
+        for deb in downloads.glob("*.deb"):
+            subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True)
+    return binary
+
+
+def ensure_users() -> None:
+    for user in ("opensmtpd", "opensmtpq"):
+        if subprocess.run(["id", user], capture_output=True).returncode != 0:
+            subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--shell",
+                            "/usr/sbin/nologin", user], check=True)
+
+
+class OpenSmtpd:
+    def __init__(self, root: Path, sink_port: int, sink421_port: int, syslog_port: int) -> None:
+        self.root = root
+        self.port = free_port()
+        self.sink_port, self.sink421_port, self.syslog_port = sink_port, sink421_port, syslog_port
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.lines: list[bytes] = []  # what OpenSMTPD logged, in order
+
+    def start(self) -> OpenSmtpd:
+        ensure_users()
+        binary = unpacked_smtpd()
+        CHROOT.mkdir(parents=True, exist_ok=True)
+        SPOOL.mkdir(parents=True, exist_ok=True)
+        os.chmod(SPOOL, 0o711)
+        conf = self.root / "smtpd.conf"
+        conf.write_text(f"""
+table rejects {{ "reject550@test.example" }}
+listen on 127.0.0.1 port {self.port}
+action "relay" relay host smtp://127.0.0.1:{self.sink_port}
+action "throttled" relay host smtp://127.0.0.1:{self.sink421_port}
+match from any for rcpt-to <rejects> reject
+match from any for domain "greet421.example" action "throttled"
+match from any for any action "relay"
+""")
+        self.proc = subprocess.Popen([str(binary), "-d", "-f", str(conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        threading.Thread(target=self._forward, daemon=True).start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"opensmtpd did not listen: {b''.join(self.lines)!r}")
+
+    def _forward(self) -> None:
+        """syslogd's part: each stderr line as an RFC 3164 message over TCP, newline framed."""
+        assert self.proc is not None and self.proc.stderr is not None
+        with socket.create_connection(("127.0.0.1", self.syslog_port)) as sock:
+            for line in self.proc.stderr:
+                line = line.rstrip(b"\n")
+                self.lines.append(line)
+                stamp = time.strftime("%b %d %H:%M:%S").encode()
+                sock.sendall(b"<22>%s mx smtpd[%d]: %s\n" % (stamp, self.proc.pid, line))
+
+    def log_text(self) -> str:
+        return b"\n".join(self.lines).decode(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(30)
+        subprocess.run(["rm", "-rf", str(SPOOL)], check=False)

@@ -1,0 +1,81 @@
+"""End to end against a real OpenSMTPD whose log reaches the exporter over syslog (TCP on 127.0.0.1).
+
+OpenSMTPD logs which command a client's failed command was, but not which command a remote
+server's failure answered, so client-role failures are compared by code and enhanced code.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port, wait_for
+from e2e.opensmtpd import OpenSmtpd
+from e2e.smtp_sink import REPLY_TEXT, SmtpSink
+from e2e.test_postfix_e2e import Client
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        os.environ.get("SMTP_E2E_REQUIRED") != "1" and (shutil.which("apt-get") is None or os.geteuid() != 0),
+        reason="needs root and apt-get to run Debian's OpenSMTPD unpacked",
+    ),
+]
+Key = tuple[str, str, str, str]
+
+
+def test_opensmtpd_counters_equal_the_replies_on_the_wire(exporter):
+    syslog_port = free_port()
+    exp = exporter("--syslog.listen-address", f"tcp://127.0.0.1:{syslog_port}")
+    root = Path(tempfile.mkdtemp(prefix="smtp-reply-exporter-opensmtpd-"))
+    sink, sink421 = SmtpSink().start(), SmtpSink("421 4.7.0 Too many connections, slow down").start()
+    smtpd = OpenSmtpd(root, sink.port, sink421.port, syslog_port)
+    try:
+        smtpd.start()
+        client = Client()
+        d = "dest.example"
+        client.session(smtpd.port, "client.test.example", [
+            ([f"ok1@{d}", f"rcpt455@{d}", f"rcpt550@{d}", "reject550@test.example"], True),
+            ([f"data554@{d}", f"also@{d}"], True),
+        ])
+        client.session(smtpd.port, "client.test.example", [([f"ok2@{d}", f"ok3@{d}"], True)])
+        want_sink = Counter({("RCPT", "455"): 1, ("RCPT", "550"): 1, ("DATA", "554"): 1, ("DATA", "250"): 2})
+        wait_for(lambda: all(sink.snapshot()[k] >= n for k, n in want_sink.items()), timeout=60,
+                 what="deliveries at the sink")
+        wait_for(lambda: smtpd.log_text().count(" mta delivery ") >= 7, timeout=60, what="delivery lines")
+
+        expected: Counter[Key] = Counter()
+        for (command, code, enhanced), n in client.seen.items():
+            if code[0] in "45":
+                expected[("server", command, code, enhanced)] += n
+            elif (command, code) == ("QUIT", "221"):
+                expected[("server", "QUIT", "221", "")] += n
+        for (command, code), n in sink.snapshot().items():
+            if code[0] in "45":
+                expected[("client", "", code, REPLY_TEXT[code].split()[0])] += n
+            elif command == "DATA":
+                expected[("client", "DATA", code, REPLY_TEXT[code].split()[0])] += n
+
+        def scraped() -> Counter[Key]:
+            out: Counter[Key] = Counter()
+            for labels, value in exp.samples("smtp_replies_total").items():
+                d_ = dict(labels)
+                assert d_["mta"] == "opensmtpd"
+                out[(d_["role"], d_["command"], d_["code"], d_["enhanced_code"])] += int(value)
+            return out
+
+        wait_for(lambda: scraped() == expected, timeout=30, what=f"counters {expected}")
+        assert expected[("server", "QUIT", "221", "")] == 2
+        assert expected[("client", "", "455", "4.5.3")] == 1
+        deliveries = {dict(k)["status"]: int(v) for k, v in exp.samples("smtp_deliveries_total").items()}
+        assert deliveries == {"sent": 3, "deferred": 1, "bounced": 3}, smtpd.log_text()
+    finally:
+        smtpd.stop()
+        sink.stop()
+        sink421.stop()
+        shutil.rmtree(root, ignore_errors=True)
