@@ -29,6 +29,7 @@ REGISTRY: dict[str, MtaParser] = {
     opensmtpd.MTA: MtaParser(opensmtpd.MTA, opensmtpd.is_opensmtpd, opensmtpd.OpenSmtpdParser),
 }
 MTA_CHOICES = ("auto", *REGISTRY)
+MAX_PROGRAMS = 1024
 
 
 def line_parser(mta: str = "auto") -> Callable[[str], Parsed | None]:
@@ -47,7 +48,26 @@ def line_parser(mta: str = "auto") -> Callable[[str], Parsed | None]:
                     return parse(program, pid, msg)
         return None
 
+    programs: dict[str, ParseFn | None] = {}  # program name -> its MTA's parser, learnt once
+
+    def parser_of(program: str) -> ParseFn | None:
+        if len(programs) >= MAX_PROGRAMS:
+            programs.clear()
+        found = programs[program] = next((parse for claims, parse in candidates if claims(program)), None)
+        return found
+
     def parse_line(line: str) -> Parsed | None:
+        # Fast path for "... host program[pid]: message": find the header by its "]: " instead of a
+        # regex; the few lines it does not fit (Exim's own log, headers without pid) take the slow path.
+        end = line.find("]: ")
+        if end > 0:
+            start = line.rfind(" ", 0, end) + 1
+            bracket = line.find("[", start, end)
+            if bracket > start and line[bracket + 1 : end].isdigit():
+                program = line[start:bracket]
+                parse = programs[program] if program in programs else parser_of(program)
+                if parse is not None:
+                    return parse(program, line[bracket + 1 : end], line[end + 3 :])
         parsed = by_program(split(line))
         if parsed is not None:
             return parsed

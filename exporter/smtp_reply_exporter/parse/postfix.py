@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from ..reply import COMMANDS, Parsed, Reply
-from .replytext import replies_in, reply_at
+from ..reply import COMMANDS, DELIVERY_STATUSES, Parsed, Reply
+from .replytext import replies_in
 
 MTA = "postfix"
+NOTHING = Parsed(MTA)  # a Postfix line without replies or delivery: shared, not rebuilt per line
 SERVICES = frozenset({
     "smtpd", "smtp", "lmtp", "postscreen", "cleanup", "qmgr", "local", "virtual", "pipe", "error", "retry",
     "bounce", "discard", "pickup", "anvil", "tlsmgr", "tlsproxy", "proxymap", "trivial-rewrite", "master",
@@ -27,9 +28,7 @@ _REJECT = re.compile(r"(?:NOQUEUE|\w+): (reject|milter-reject|reject_warning): (
 # "proxy-accept: END-OF-MESSAGE: 250 2.0.0 Ok: queued as ..." (before-queue content filter)
 _PROXY = re.compile(r"(?:NOQUEUE|\w+): proxy-(?:accept|reject): ([A-Z-]+): ")
 _IN_REPLY_TO = re.compile(r"\(in reply to (.+?) command\)")
-_STATUS = re.compile(r"\bstatus=(sent|deferred|bounced|expired)\b(?: \((.*)\))?")
 _SAID = re.compile(r"(?:\bhost \S+ said|SASL authentication failed; server \S+ said|refused to talk to me): ")
-_DELAYS = re.compile(r"\bdelay=[\d.]+, delays=[\d./]+")
 _COUNTER = re.compile(r" ([a-z]+)=(\d+)(?:/(\d+))?")
 
 # Postfix's own phrases for the command a remote server replied to, and smtpd's state names.
@@ -92,13 +91,14 @@ class PostfixParser:
                 if m.group(1) == "reject_warning":
                     return Parsed(MTA, warnings=tuple(replies))
                 return Parsed(MTA, tuple(replies))
-        if "status=" in msg:
-            m = _STATUS.search(msg)
-            if m is not None:
-                replies = _client_replies(m.group(2) or "")
+        at = msg.find("status=")
+        if at >= 0:
+            status, text = _status(msg, at + 7)
+            if status is not None:
+                replies = _client_replies(text) if text else []
                 if replies and replies[0].command == "DATA" and not program.endswith("/lmtp"):
-                    replies = self._once_per_transaction(pid, msg, m.group(2), replies)
-                return Parsed(MTA, tuple(replies), m.group(1))
+                    replies = self._once_per_transaction(pid, msg, text, replies)
+                return Parsed(MTA, tuple(replies), status)
         if " said: " in msg or "refused to talk to me: " in msg:
             return Parsed(MTA, tuple(_client_replies(msg)))
         if msg.startswith("disconnect from "):
@@ -107,11 +107,11 @@ class PostfixParser:
             m = _PROXY.match(msg)
             if m is not None:
                 return Parsed(MTA, tuple(replies_in(msg, "server", command_of(m.group(1)), m.end())))
-        return Parsed(MTA)
+        return NOTHING
 
     def _once_per_transaction(self, pid: str, msg: str, reply: str, replies: list[Reply]) -> list[Reply]:
-        delays = _DELAYS.search(msg)
-        key = msg[: msg.find(":")] + "|" + (delays.group(0) if delays else "") + "|" + reply
+        delay = msg.find(" delay=")
+        key = msg[: msg.find(":")] + "|" + msg[delay : msg.find(",", msg.find("delays=", delay))] + "|" + reply
         if self._last_data_reply.get(pid) == key:
             return []
         if len(self._last_data_reply) >= self.MAX_PROCESSES:
@@ -120,10 +120,22 @@ class PostfixParser:
         return replies
 
 
+def _status(msg: str, at: int) -> tuple[str | None, str]:
+    """The delivery status after "status=" and the text in the parentheses that follow it."""
+    for status in DELIVERY_STATUSES:
+        if msg.startswith(status, at):
+            end = at + len(status)
+            if msg.startswith(" (", end):
+                return status, msg[end + 2 : msg.rfind(")")]
+            if end == len(msg) or not msg[end].isalnum():
+                return status, ""
+    return None, ""
+
+
 def _client_replies(text: str) -> list[Reply]:
     """Replies of a remote server: after "said:" or "refused to talk to me:", or a bare reply
     as in `status=sent (250 2.0.0 Ok)`, which is the final reply to DATA."""
-    said = _SAID.search(text)
+    said = _SAID.search(text) if " said: " in text or "refused to talk to me: " in text else None
     if said is not None:
         if said.group(0).startswith("refused"):
             command = "CONNECT"
@@ -133,8 +145,6 @@ def _client_replies(text: str) -> list[Reply]:
             m = _IN_REPLY_TO.search(text, said.end())
             command = command_of(m.group(1)) if m else ""
         return replies_in(text, "client", command, said.end())
-    if reply_at(text) is None:
-        return []
     return replies_in(text, "client", "DATA")
 
 

@@ -56,7 +56,7 @@ def replies_in(text: str, role: str, command: str, pos: int = 0) -> list[Reply]:
         return []
     code, enhanced, end = found
     out = [Reply(role, command, code, enhanced)]
-    relayed = _RELAYED.search(text, end)
+    relayed = _RELAYED.search(text, end) if "from MTA(" in text else None
     if relayed is not None:
         out += replies_in(text, "client", command, relayed.end())
     return out
