@@ -3,6 +3,9 @@
 Method: start the exporter on an empty file, append the whole corpus at once, poll /metrics until
 every line is counted. CPU seconds and peak RSS are read from /proc for the exporter process.
 The counts on /metrics must equal the generator's own count exactly, or the run fails.
+When Debian's prometheus-postfix-exporter (the Go postfix_exporter) is installed, it is measured the
+same way on the same file, and the ratios are printed. It exports no line counter, so its progress is
+the sum of the counters that each of the generator's line shapes increments exactly once.
 """
 
 from __future__ import annotations
@@ -75,15 +78,7 @@ def run_once(corpus: Path, expected: dict[str, int], workdir: Path) -> dict[str,
     proc = subprocess.Popen([sys.executable, "-m", "smtp_reply_exporter", "serve", "--log.path", str(log),
                              "--web.listen-address", f"127.0.0.1:{port}", "--log.level", "warn"])
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                scrape(port)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_up(port)
         cpu0 = cpu_seconds(proc.pid)
         t0 = time.monotonic()
         with open(corpus, "rb") as src, open(log, "ab") as dst:
@@ -102,25 +97,86 @@ def run_once(corpus: Path, expected: dict[str, int], workdir: Path) -> dict[str,
         proc.wait(30)
 
 
+GO_EXPORTER = "/usr/bin/prometheus-postfix-exporter"
+# One increment per line of each shape the generator writes (a status line observes 4 delay stages).
+GO_LINE_COUNTERS = {
+    "postfix_smtpd_connects_total": 1, "postfix_smtpd_disconnects_total": 1,
+    "postfix_smtpd_messages_processed_total": 1, "postfix_cleanup_messages_processed_total": 1,
+    "postfix_qmgr_messages_inserted_receipients_count": 1, "postfix_qmgr_messages_removed_total": 1,
+    "postfix_smtpd_messages_rejected_total": 1, "postfix_unsupported_log_entries_total": 1,
+    "postfix_smtp_delivery_delay_seconds_count": 4,
+}
+
+
+def go_lines(families: list) -> float:  # type: ignore[type-arg]
+    return sum(s.value / GO_LINE_COUNTERS[s.name] for f in families for s in f.samples if s.name in GO_LINE_COUNTERS)
+
+
+def run_go(corpus: Path, lines: int, workdir: Path) -> dict[str, float]:
+    log = workdir / "go.log"
+    log.write_text("")
+    port = free_port()
+    proc = subprocess.Popen([GO_EXPORTER, f"--postfix.logfile_path={log}", f"--web.listen-address=127.0.0.1:{port}",
+                             "--postfix.showq_path=/nonexistent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_up(port)
+        time.sleep(0.5)  # it opens the file after it starts serving: let it reach the end first
+        cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+        with open(corpus, "rb") as src, open(log, "ab") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        while go_lines(scrape(port)) < lines:
+            time.sleep(0.02)
+        return {"wall": time.monotonic() - t0, "cpu": cpu_seconds(proc.pid) - cpu0, "rss": peak_rss_mib(proc.pid)}
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def wait_up(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            scrape(port)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--rfc3339", action="store_true", help="RFC 3339 timestamps instead of BSD syslog ones")
+    ap.add_argument("--no-go", action="store_true", help="skip the Go postfix_exporter even when installed")
     args = ap.parse_args()
+    rows: dict[str, list[dict[str, float]]] = {"smtp-reply-exporter": []}
+    go = not args.no_go and os.path.exists(GO_EXPORTER)
+    if go:
+        rows["go postfix_exporter"] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         corpus = work / "corpus.log"
         expected = generate(str(corpus), args.lines, rfc3339=args.rfc3339)
-        results = [run_once(corpus, expected, work) for _ in range(args.runs)]
-    wall = statistics.median(r["wall"] for r in results)
-    cpu = statistics.median(r["cpu"] for r in results)
-    rss = max(r["rss"] for r in results)
+        for _ in range(args.runs):  # interleaved, so that machine noise hits both alike
+            rows["smtp-reply-exporter"].append(run_once(corpus, expected, work))
+            if go:
+                rows["go postfix_exporter"].append(run_go(corpus, expected["lines"], work))
     n = expected["lines"]
-    print(f"corpus: {n} Postfix lines ({'RFC 3339' if args.rfc3339 else 'BSD'} timestamps), "
+    print(f"corpus: {n:,} Postfix lines ({'RFC 3339' if args.rfc3339 else 'BSD'} timestamps), "
           f"median of {args.runs} runs; counts equal the generator's: yes")
-    print(f"{'lines/s':>12} {'wall s':>8} {'CPU s':>8} {'CPU us/line':>12} {'peak RSS MiB':>13}")
-    print(f"{n / wall:>12,.0f} {wall:>8.2f} {cpu:>8.2f} {1e6 * cpu / n:>12.2f} {rss:>13.1f}")
+    print(f"{'':<22}{'lines/s':>12} {'wall s':>8} {'CPU s':>8} {'CPU us/line':>12} {'peak RSS MiB':>13}")
+    medians = {}
+    for name, results in rows.items():
+        wall = statistics.median(r["wall"] for r in results)
+        cpu = statistics.median(r["cpu"] for r in results)
+        rss = max(r["rss"] for r in results)
+        medians[name] = (wall, cpu)
+        print(f"{name:<22}{n / wall:>12,.0f} {wall:>8.2f} {cpu:>8.2f} {1e6 * cpu / n:>12.2f} {rss:>13.1f}")
+    if go:
+        (w1, c1), (w2, c2) = medians["smtp-reply-exporter"], medians["go postfix_exporter"]
+        print(f"ratio (ours / Go): throughput {w2 / w1:.2f}x, CPU per line {c1 / c2:.2f}x")
 
 
 if __name__ == "__main__":
