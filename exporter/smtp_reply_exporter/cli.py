@@ -12,6 +12,7 @@ from . import __version__, describe
 from .codes import CodeError
 from .config import Config
 from .metrics import DEFAULT_MAX_SERIES
+from .webconfig import WebConfigError
 
 DEFAULT_PORT = 10125  # outside the exhausted 9100-9999 exporter range, away from 10024-10026 (content filters)
 
@@ -79,6 +80,8 @@ def _add_runtime_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.add_argument("--web.listen-address", dest="listen", default=f":{DEFAULT_PORT}", metavar="HOST:PORT",
                    help=f"address to serve HTTP on (default :{DEFAULT_PORT}, all interfaces)")
     p.add_argument("--web.telemetry-path", dest="telemetry_path", default="/metrics", metavar="PATH")
+    p.add_argument("--web.config.file", dest="web_config", metavar="FILE",
+                   help="TLS and basic auth, in the Prometheus exporter-toolkit format")
     p.add_argument("--tail.from-start", dest="from_start", action="store_true",
                    help="read existing files from their start instead of their end")
     p.add_argument("--tail.state-file", dest="state_file", metavar="FILE",
@@ -150,8 +153,9 @@ def _serve(args: argparse.Namespace) -> int:
         max_series=args.max_series,
     )
     try:
-        return serve(config, _listen_address(args.listen), telemetry_path=args.telemetry_path)
-    except OSError as err:
+        return serve(config, _listen_address(args.listen), telemetry_path=args.telemetry_path,
+                     web_config=args.web_config)
+    except (OSError, WebConfigError) as err:
         print(f"smtp-reply-exporter: error: {err}", file=sys.stderr)
         return 1
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import html
 import logging
+import socket
+import ssl
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -14,8 +17,10 @@ from prometheus_client.exposition import choose_encoder
 from . import __version__
 from .codes import knowledge_base
 from .metrics import Counts
+from .webconfig import WebConfig
 
 log = logging.getLogger(__name__)
+REQUEST_TIMEOUT = 30.0
 
 
 def landing_page(counts: Counts, telemetry_path: str) -> str:
@@ -47,17 +52,47 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;vertical-align:top}}
 """
 
 
+class _Server(ThreadingHTTPServer):
+    """One thread per connection; with TLS, the handshake happens in that thread, not in accept()."""
+
+    daemon_threads = True
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(REQUEST_TIMEOUT)  # a slow or silent client cannot hold a thread forever
+        if self.tls is not None:
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError) as err:
+                log.debug("TLS handshake with %s failed: %s", client_address, err)
+                request.close()
+                return
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("error serving %s", client_address, exc_info=True)
+
+
 def make_server(
     address: tuple[str, int],
     registry: CollectorRegistry,
     counts: Counts,
     ready: Callable[[], bool],
     telemetry_path: str = "/metrics",
+    web: WebConfig | None = None,
 ) -> ThreadingHTTPServer:
+    auth = web or WebConfig()
+
     class Handler(BaseHTTPRequestHandler):
         server_version = f"smtp-reply-exporter/{__version__}"
 
         def do_GET(self) -> None:
+            if not auth.authorised(self.headers.get("Authorization")):
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="smtp-reply-exporter"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             path = self.path.split("?", 1)[0]
             if path == telemetry_path:
                 encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
@@ -82,8 +117,10 @@ def make_server(
         def log_message(self, format: str, *args: object) -> None:
             log.debug("%s %s", self.address_string(), format % args)
 
-    server = ThreadingHTTPServer(address, Handler)
-    server.daemon_threads = True
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    server_class = type("Server", (_Server,), {"address_family": family})
+    server: _Server = server_class(address, Handler)
+    server.tls = auth.tls
     return server
 
 

@@ -10,7 +10,7 @@ from types import FrameType
 
 from prometheus_client import CollectorRegistry
 
-from . import __version__
+from . import __version__, webconfig
 from .config import Config
 from .http import make_server, serve_in_thread
 from .metrics import Counts, SmtpCollector
@@ -19,14 +19,16 @@ from .pipeline import Pipeline
 log = logging.getLogger(__name__)
 
 
-def serve(config: Config, address: tuple[str, int], telemetry_path: str = "/metrics") -> int:
+def serve(config: Config, address: tuple[str, int], telemetry_path: str = "/metrics",
+          web_config: str | None = None) -> int:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         log.warning("running as root: the exporter only needs read access to the logs; run it unprivileged")
     counts = Counts(config.max_series)
     registry = CollectorRegistry(auto_describe=True)
     registry.register(SmtpCollector(counts))
     pipeline = Pipeline(config, counts)
-    server = make_server(address, registry, counts, pipeline.ready.is_set, telemetry_path)
+    web = webconfig.load(web_config) if web_config else None
+    server = make_server(address, registry, counts, pipeline.ready.is_set, telemetry_path, web)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
