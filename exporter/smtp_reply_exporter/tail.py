@@ -7,16 +7,20 @@ line is held until its newline arrives. No watchdog here: callers decide when to
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from .metrics import SourceStats
 
 log = logging.getLogger(__name__)
 READ_SIZE = 1 << 18
 MAX_LINE = 1 << 16  # longer lines are cut here and counted as too_long (the rest is skipped)
+HEAD = 1024  # bytes compared to recognise a rotated copy of the file being read
 
 
 class LineSplitter:
@@ -91,6 +95,8 @@ class Follower:
         self._from_start = from_start
         self._resume = resume
         self._missing_logged = False
+        self._seen: set[tuple[int, int]] = set()  # inodes read whole after a missed rotation
+        self._this_poll = self._previous_poll = time.time()
 
     @property
     def position(self) -> Position | None:
@@ -103,8 +109,44 @@ class Follower:
             os.close(self._fd)
             self._fd = None
 
+    def _missed_rotations(self, current: tuple[int, int], old_head: bytes) -> Iterator[Iterator[bytes]]:
+        """Files that were rotated in and out again between two polls (two rotations before we woke).
+
+        They are siblings named after the log (mail.log.1, mail.log-20261128, .gz too), with an inode
+        we never read, changed since our previous poll, and not a (compressed) copy of the file we
+        were reading: that one starts with the same bytes. Oldest first.
+        """
+        directory = os.path.dirname(self.path) or "."
+        base = os.path.basename(self.path)
+        found = []
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            return
+        for name in names:
+            if not name.startswith((base + ".", base + "-")):
+                continue
+            sibling = os.path.join(directory, name)
+            try:
+                st = os.stat(sibling)
+            except OSError:
+                continue
+            ident = (st.st_dev, st.st_ino)
+            if ident in (self._id, current) or ident in self._seen or st.st_mtime < self._previous_poll - 1.0:
+                continue
+            head = _head(sibling)
+            if head is None or not head or (old_head and head[: len(old_head)] == old_head[: len(head)]):
+                continue
+            found.append((st.st_mtime, sibling, ident))
+        for _mtime, sibling, ident in sorted(found):
+            log.warning("%s: rotated twice between two polls; reading %s whole", self.path, sibling)
+            self._seen.add(ident)
+            self.stats.rotations += 1
+            yield _read_whole(sibling, self.stats)
+
     def poll(self) -> Iterator[bytes]:
         """Yield chunks of complete lines written since the last poll, following rotation."""
+        self._previous_poll, self._this_poll = self._this_poll, time.time()
         if self._resume is not None:
             yield from self._resume_rotated()
         if self._fd is None and not self._open():
@@ -121,9 +163,13 @@ class Follower:
             yield from self._drain()  # whatever the writer added before it let go of the old file
             if self.lines.pending:
                 yield self.lines.flush()
+            assert self._fd is not None
+            old_head = os.pread(self._fd, HEAD, 0)
             self.close()
             self.stats.rotations += 1
             log.info("%s: rotated, reading the new file from the start", self.path)
+            for missed in self._missed_rotations((st.st_dev, st.st_ino), old_head):
+                yield from missed
             if self._open(rotated=True):
                 yield from self._drain()
         elif st.st_size < self._read_pos:
@@ -224,3 +270,31 @@ class Follower:
         self.stats.open_errors += 1
         log.warning("%s: cannot %s: %s", self.path, what, err)
 
+
+
+def _open_log(path: str) -> BinaryIO:
+    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")  # type: ignore[return-value]
+
+
+def _head(path: str) -> bytes | None:
+    """The first bytes of a log file's content (gunzipped), to tell copies of a file apart."""
+    try:
+        with _open_log(path) as f:
+            return f.read(HEAD)
+    except (OSError, EOFError):
+        return None
+
+
+def _read_whole(path: str, stats: SourceStats) -> Iterator[bytes]:
+    """Complete lines of a whole file, gunzipped when its name says so."""
+    splitter = LineSplitter(stats, path)
+    try:
+        with _open_log(path) as f:
+            while data := f.read(READ_SIZE):
+                if chunk := splitter.feed(data):
+                    yield chunk
+    except (OSError, EOFError) as err:
+        stats.open_errors += 1
+        log.warning("%s: cannot read: %s", path, err)
+    if last := splitter.flush():
+        yield last
