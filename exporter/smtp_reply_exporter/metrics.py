@@ -59,6 +59,7 @@ class Counts:
         self.sources: dict[str, SourceStats] = {}
         self.series_dropped = 0
         self.ingest_errors = 0  # unexpected exceptions in the ingest loop (a bug if ever non-zero)
+        self.watch_active = False  # file events from watchdog; when off, only the periodic stat check
 
     def source(self, name: str) -> SourceStats:
         with self._lock:
@@ -175,6 +176,11 @@ class SmtpCollector(Collector):
             "smtp_exporter_ingest_errors",
             "Unexpected errors in the ingest loop (logged with a traceback; counting goes on).",
             value=self.counts.ingest_errors,
+        )
+        yield GaugeMetricFamily(
+            "smtp_exporter_file_watch_active",
+            "1 when file events wake the reader; 0 when it relies on the periodic stat check alone.",
+            value=1 if self.counts.watch_active else 0,
         )
         info = GaugeMetricFamily(
             "smtp_exporter_build_info", "Build information.", labels=["version", "python_version"]

@@ -39,6 +39,8 @@ def start(directories: set[str], wake: threading.Event) -> BaseObserver | None:
             watched += 1
         except OSError as err:
             log.warning("cannot watch %s (%s); relying on polling", directory, err)
+    if watched < len(directories):
+        log.warning("file events for %d of %d log directories; the others are polled", watched, len(directories))
     if not watched:
         return None
     observer.daemon = True
