@@ -16,6 +16,6 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 python3 -m pip install -q -e '.[test]'
-python3 -m ruff check exporter tests bench dashboards helm
+python3 -m ruff check exporter tests bench dashboards helm fuzz
 python3 -m mypy
 SMTP_E2E_REQUIRED=1 python3 -m pytest "$@"
