@@ -8,6 +8,7 @@ command -v postconf >/dev/null || need+=(postfix)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v chromium >/dev/null || need+=(chromium)
 command -v patchelf >/dev/null || need+=(patchelf)
+command -v m4 >/dev/null || need+=(m4)
 [ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote)
 if [ ${#need[@]} -gt 0 ]; then
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections

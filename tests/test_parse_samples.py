@@ -37,6 +37,7 @@ def test_sample_lines_parse_to_the_expected_replies(mta):
         assert [list(r) for r in got.replies] == expect["replies"], f"{mta}.log:{no}"
         assert [list(r) for r in got.warnings] == expect.get("warnings", []), f"{mta}.log:{no}"
         assert got.delivery == expect.get("delivery"), f"{mta}.log:{no}"
+        assert got.deliveries == expect.get("deliveries", 1), f"{mta}.log:{no}"
 
 
 def test_auto_detection_finds_the_same_as_the_named_parser():

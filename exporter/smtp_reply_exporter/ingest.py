@@ -58,7 +58,7 @@ class Ingest:
                     replies[key] = replies.get(key, 0) + r.times
             if parsed.delivery is not None:
                 dkey = (parsed.mta, parsed.delivery)
-                deliveries[dkey] = deliveries.get(dkey, 0) + 1
+                deliveries[dkey] = deliveries.get(dkey, 0) + parsed.deliveries
             for r in parsed.warnings:
                 key = (parsed.mta, r.role, r.command, r.code, r.enhanced)
                 warnings[key] = warnings.get(key, 0) + r.times

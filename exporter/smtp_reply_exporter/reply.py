@@ -30,3 +30,4 @@ class Parsed(NamedTuple):
     replies: tuple[Reply, ...] = ()
     delivery: str | None = None
     warnings: tuple[Reply, ...] = ()  # logged as a rejection but not sent (Postfix reject_warning)
+    deliveries: int = 1  # recipients the delivery outcome stands for (Sendmail lists several per line)

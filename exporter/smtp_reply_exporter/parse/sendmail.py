@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..reply import Parsed, Reply
+from ..reply import Parsed
 from .replytext import replies_in
 
 MTA = "sendmail"
@@ -24,6 +24,7 @@ _MILTER_COMMANDS = {"connect": "CONNECT", "helo": "HELO", "from": "MAIL", "to": 
 _RULESET = re.compile(r"\bruleset=(\w+),.*?\breject=")
 _MILTER = re.compile(r"\bMilter(?: \w+)?: (\w+)\b.*?\breject=")
 _STAT = re.compile(r"\bstat=(\w+)(?::? (.*))?")
+_REPLY = re.compile(r"\breply=")
 
 
 def is_sendmail(program: str) -> bool:
@@ -43,12 +44,24 @@ def parse(program: str, pid: str, msg: str) -> Parsed:
         m = _STAT.search(msg)
         if m is not None:
             stat, rest = m.group(1), m.group(2) or ""
-            if stat == "Sent":
-                return Parsed(MTA, (), "sent")  # Sendmail logs the remote's text here, not its code
-            replies: tuple[Reply, ...] = ()
-            if stat == "Deferred":
-                replies = tuple(replies_in(rest, "client", ""))
-                return Parsed(MTA, replies, "deferred")
-            if re.search(r"\bdsn=5\.", msg):
-                return Parsed(MTA, tuple(replies_in(rest, "client", "")), "bounced")
+            status = "sent" if stat == "Sent" else "deferred" if stat == "Deferred" else None
+            if status is None and re.search(r"\bdsn=5\.", msg):
+                status = "bounced"
+            if status is None:
+                return Parsed(MTA)
+            # the remote's reply: in reply= (newer Sendmail), else in the text of stat=Deferred
+            said = _REPLY.search(msg)
+            replies = replies_in(msg, "client", "", said.end()) if said else replies_in(rest, "client", "")
+            if status == "sent":
+                replies = []  # stat=Sent carries the remote's text, not its code
+            return Parsed(MTA, tuple(replies), status, deliveries=_recipients(msg))
     return Parsed(MTA)
+
+
+def _recipients(msg: str) -> int:
+    """A delivery line names every recipient of one attempt: "to=<a>,<b>,<c>, delay=..."."""
+    start = msg.find("to=")
+    end = msg.find(", delay=", start)
+    if start < 0 or end < 0:
+        return 1
+    return msg.count(">,<", start, end) + 1

@@ -1,0 +1,71 @@
+"""End to end against a real Sendmail whose syslog messages reach the exporter's syslog receiver.
+
+Sendmail logs its rulesets' rejections with the code (server role) and a remote server's failures
+in `reply=` or `stat=Deferred: ...` (client role, without the command). It logs neither its own
+successful replies nor the remote's successful ones as numbers, so those are not compared.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+
+import pytest
+
+from conftest import free_port, wait_for
+from e2e.sendmail import Sendmail
+from e2e.smtp_sink import REPLY_TEXT, SmtpSink
+from e2e.test_postfix_e2e import Client
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        os.environ.get("SMTP_E2E_REQUIRED") != "1"
+        and (shutil.which("apt-get") is None or shutil.which("m4") is None or os.geteuid() != 0
+             or os.path.exists("/dev/log")),
+        reason="needs root, apt-get, m4, unshare and a free /dev/log to run Debian's Sendmail unpacked",
+    ),
+]
+Key = tuple[str, str, str, str]
+
+
+def test_sendmail_counters_equal_the_replies_on_the_wire(exporter):
+    syslog_port = free_port()
+    exp = exporter("--syslog.listen-address", f"tcp://127.0.0.1:{syslog_port}")
+    sink = SmtpSink().start()
+    sendmail = Sendmail(sink.port, syslog_port)
+    try:
+        sendmail.start()
+        client = Client()
+        d = "dest.example"
+        client.session(sendmail.port, "client.test.example", [
+            ([f"ok1@{d}", f"rcpt455@{d}", f"rcpt450@{d}", f"rcpt550@{d}", "reject550@test.example",
+              "busy455@test.example"], True),
+        ])
+        wait_for(lambda: sendmail.log_text().count(" stat=") >= 4, timeout=60, what="sendmail deliveries")
+
+        expected: Counter[Key] = Counter()
+        for (command, code, enhanced), n in client.seen.items():
+            if code[0] in "45":
+                expected[("server", command, code, enhanced)] += n
+        for (_command, code), n in sink.snapshot().items():
+            if code[0] in "45":  # Sendmail logs a remote's failures (reply=, stat=Deferred:), not its 250s
+                expected[("client", "", code, REPLY_TEXT[code].split()[0])] += n
+
+        def scraped() -> Counter[Key]:
+            out: Counter[Key] = Counter()
+            for labels, value in exp.samples("smtp_replies_total").items():
+                d_ = dict(labels)
+                assert d_["mta"] == "sendmail"
+                out[(d_["role"], d_["command"], d_["code"], d_["enhanced_code"])] += int(value)
+            return out
+
+        wait_for(lambda: scraped() == expected, timeout=30, what=f"counters {expected}")
+        assert expected[("server", "RCPT", "455", "4.5.3")] == 1, sendmail.log_text()
+        assert expected[("client", "", "455", "4.5.3")] == 1
+        deliveries = {dict(k)["status"]: int(v) for k, v in exp.samples("smtp_deliveries_total").items()}
+        assert deliveries == {"sent": 1, "deferred": 2, "bounced": 1}, sendmail.log_text()
+    finally:
+        sendmail.stop()
+        sink.stop()
