@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import resource
 import signal
+import socket
 import threading
+import tracemalloc
 import urllib.request
 
-from conftest import wait_for
+from conftest import free_port, wait_for
+from smtp_reply_exporter import state
+from smtp_reply_exporter.metrics import SourceStats
+from smtp_reply_exporter.syslog_server import MAX_CONNECTIONS
+from smtp_reply_exporter.tail import MAX_LINE, Follower, Position
 
 LINE = ("Nov 28 12:01:11 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from a[192.0.2.1]: 455 4.5.3 Busy; "
         "from=<a@b> to=<c@d> proto=ESMTP helo=<x>\n")
@@ -76,3 +84,76 @@ def test_without_file_events_the_stat_check_keeps_counting(tmp_path, exporter):
     log.parent.mkdir()
     append(log, 10)
     wait_for(lambda: exp.value("smtp_replies_total", code="455") == 10, what="polled lines")
+
+
+def test_poll_only_mode_counts_without_file_events(tmp_path, exporter):
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    exp = exporter("--log.path", str(log), "--tail.poll-only")
+    assert exp.value("smtp_exporter_file_watch_active") == 0
+    append(log, 25)
+    wait_for(lambda: exp.value("smtp_replies_total", code="455") == 25, what="polled lines")
+
+
+def test_permission_denied_is_counted_and_reading_starts_once_allowed(tmp_path):
+    log = tmp_path / "mail.log"
+    append(log, 3)
+    os.chmod(log, 0o600)
+    stats = SourceStats()
+    follower = Follower(str(log), stats, from_start=True)
+    os.seteuid(65534)  # the tests run as root, who may read anything: be nobody for the first try
+    try:
+        assert b"".join(follower.poll()) == b""
+    finally:
+        os.seteuid(0)
+    assert stats.open_errors == 1
+    os.chmod(log, 0o644)
+    assert b"".join(follower.poll()).count(b"\n") == 3
+
+
+def test_a_state_file_that_cannot_be_written_is_reported_not_fatal(tmp_path, caplog):
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (16, hard))  # like a full disk: writes fail with EFBIG
+    try:
+        ok = state.save(str(tmp_path / "state.json"), state.State({"/var/log/mail.log": Position(1, 2, 3)}))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert ok is False and "cannot write state file" in caplog.text
+    assert not (tmp_path / "state.json").exists() and list(tmp_path.iterdir()) == []  # no temp file left
+
+
+def test_a_10_mb_line_is_cut_counted_and_memory_stays_bounded(tmp_path):
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    stats = SourceStats()
+    follower = Follower(str(log), stats)
+    b"".join(follower.poll())  # open, standing at the end
+    with open(log, "a") as f:
+        f.write("x" * 10_000_000 + "\n" + LINE)
+    tracemalloc.start()
+    try:
+        lines = b"".join(follower.poll()).splitlines()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert lines == [b"x" * MAX_LINE, LINE.rstrip("\n").encode()]
+    assert stats.bad_lines["too_long"] == 1
+    assert peak < 4 * 1024 * 1024, peak
+
+
+def test_syslog_connections_over_the_limit_are_refused_and_counted(exporter):
+    port = free_port()
+    exp = exporter("--syslog.listen-address", f"tcp://127.0.0.1:{port}")
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(MAX_CONNECTIONS)]
+    try:
+        wait_for(lambda: len(held) == MAX_CONNECTIONS, what="connections")
+        extra = socket.create_connection(("127.0.0.1", port))
+        extra.settimeout(10)
+        wait_for(lambda: exp.value("smtp_exporter_connections_refused_total") >= 1, what="refusal counted")
+        assert extra.recv(1) == b""  # closed by the receiver
+        extra.close()
+        held[0].sendall(b"<22>Nov 28 12:00:00 mx postfix/smtpd[1]: " + LINE.split(": ", 1)[1].encode())
+        wait_for(lambda: exp.value("smtp_replies_total", code="455") == 1, what="held connections still served")
+    finally:
+        for s in held:
+            s.close()

@@ -88,6 +88,8 @@ def _add_runtime_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
                    help="where to keep read positions so that a restart resumes without loss or double counts")
     p.add_argument("--tail.poll-interval", dest="poll_interval", type=_duration, default=1.0, metavar="DURATION",
                    help="stat check of every file even without watchdog events (default 1s)")
+    p.add_argument("--tail.poll-only", dest="poll_only", action="store_true",
+                   help="no file events, only the stat check every poll interval (NFS and other slow filesystems)")
     p.add_argument("--tail.state-interval", dest="state_interval", type=_duration, default=5.0, metavar="DURATION",
                    help="how often the state file is written (default 5s): after a crash, at most this much "
                    "of the log is read twice")
@@ -153,6 +155,7 @@ def _serve(args: argparse.Namespace) -> int:
         from_start=from_start,
         state_file=args.state_file,
         poll_interval=args.poll_interval,
+        poll_only=args.poll_only,
         state_interval=args.state_interval,
         max_series=args.max_series,
     )

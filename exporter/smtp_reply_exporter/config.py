@@ -17,6 +17,7 @@ class Config:
     from_start: bool = False
     state_file: str | None = None
     poll_interval: float = 1.0
+    poll_only: bool = False  # no file events: for slow or network filesystems where they are unreliable
     state_interval: float = 5.0
     max_series: int = 10_000
 

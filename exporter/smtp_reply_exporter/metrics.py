@@ -35,6 +35,7 @@ class SourceStats:
     rotations: int = 0
     truncations: int = 0
     open_errors: int = 0
+    connections_refused: int = 0  # syslog receiver: TCP connections over the limit
     last_line_time: float = field(default_factory=time.time)  # start time until the first line
 
 
@@ -143,6 +144,8 @@ class SmtpCollector(Collector):
             ("rotations", "Log rotations followed (a new file under the watched name).", "rotations"),
             ("truncations", "Log truncations followed (copytruncate).", "truncations"),
             ("open_errors", "Failed attempts to open or read the log.", "open_errors"),
+            ("connections_refused", "Syslog TCP connections refused over the connection limit.",
+             "connections_refused"),
         )
         for name, doc, attr in simple:
             fam = CounterMetricFamily(f"smtp_exporter_{name}", doc, labels=["source"])

@@ -71,7 +71,7 @@ class Pipeline:
             )
             self._push.append(self.journal)
         dirs = {os.path.dirname(os.path.abspath(p)) for p in config.files}
-        self._observer = watch.start(dirs, self.wake) if dirs else None
+        self._observer = watch.start(dirs, self.wake) if dirs and not config.poll_only else None
         self.counts.watch_active = self._observer is not None
         self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
         self._thread.start()

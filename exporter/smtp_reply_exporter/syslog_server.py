@@ -56,7 +56,6 @@ class SyslogServer:
         self.inbox, self.stats, self.source = inbox, stats, source
         self._servers: list[socketserver.BaseServer] = []
         self._connections = threading.BoundedSemaphore(MAX_CONNECTIONS)
-        self.connections_refused = 0
 
     def emit(self, lines: list[bytes], block: bool) -> None:
         if lines and not self.inbox.put(Chunk(self.source, b"\n".join(lines) + b"\n"), block=block, timeout=5):
@@ -83,7 +82,7 @@ class SyslogServer:
 
             def handle(self) -> None:
                 if not receiver._connections.acquire(blocking=False):
-                    receiver.connections_refused += 1
+                    receiver.stats.connections_refused += 1
                     log.warning("syslog: connection limit (%d) reached; refusing %s", MAX_CONNECTIONS,
                                 self.client_address)
                     return
@@ -99,7 +98,8 @@ class SyslogServer:
             base = socketserver.ThreadingUDPServer if proto == "udp" else socketserver.ThreadingTCPServer
             server_class = type(f"Syslog{proto.upper()}", (base,), {"address_family": family,
                                                                      "allow_reuse_address": True,
-                                                                     "daemon_threads": True})
+                                                                     "daemon_threads": True,
+                                                                     "request_queue_size": 128})
             server = server_class((self.host, self.port), Udp if proto == "udp" else Tcp)
             if self.port == 0:  # tests ask for any free port: both protocols share the first one
                 self.port = server.server_address[1]
