@@ -1,5 +1,6 @@
 """The daemon as a user runs it: a real process, real files, real HTTP on 127.0.0.1."""
 
+import os
 import signal
 
 from conftest import wait_for
@@ -57,3 +58,15 @@ def test_without_a_log_path_the_bundled_sample_is_served(exporter):
     wait_for(lambda: exp.value("smtp_replies_total") > 0, what="sample counted")
     assert exp.value("smtp_replies_total", code="221", role="server") > 0
     assert exp.value("smtp_replies_total", code="455", role="client") > 0
+
+
+def test_it_warns_when_run_as_root_and_writes_nothing_but_its_state_file(tmp_path, exporter):
+    log, state = tmp_path / "mail.log", tmp_path / "state.json"
+    log.write_text("")
+    exp = exporter("--log.path", str(log), "--tail.state-file", str(state))
+    append(log, REJECT)
+    wait_for(lambda: exp.value("smtp_exporter_lines_read_total") == 1, what="1 line")
+    output = exp.stop()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mail.log", "state.json"]
+    if os.geteuid() == 0:
+        assert "running as root" in output
