@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -71,6 +72,56 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def run_live(workdir: Path, seconds: float = 10.0, rate: int = 1000) -> dict[str, float]:
+    """Latency at `rate` lines/s (append to visible on /metrics) and idle CPU afterwards."""
+    log = workdir / "live.log"
+    log.write_text("")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "smtp_reply_exporter", "serve", "--log.path", str(log),
+                             "--web.listen-address", f"127.0.0.1:{port}", "--log.level", "error"])
+    line = (b"Nov 28 12:01:11 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from a[192.0.2.1]: 455 4.5.3 Busy; "
+            b"from=<a@b> to=<c@d> proto=ESMTP helo=<x>\n")
+    try:
+        wait_up(port)
+        written: list[float] = []  # time each line was written
+        stop = threading.Event()
+
+        def writer() -> None:
+            with open(log, "ab", buffering=0) as f:
+                start = time.monotonic()
+                while not stop.is_set() and time.monotonic() - start < seconds:
+                    due = int((time.monotonic() - start) * rate) - len(written)
+                    if due > 0:
+                        f.write(line * due)
+                        now = time.monotonic()
+                        written.extend([now] * due)
+                    time.sleep(0.001)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        latencies, seen = [], 0
+        while thread.is_alive() or seen < len(written):
+            count = int(lines_read(scrape(port)))
+            now = time.monotonic()
+            latencies += [now - t for t in written[seen:count]]
+            seen = max(seen, count)
+            time.sleep(0.002)
+        thread.join()
+        cpu0 = cpu_seconds(proc.pid)
+        time.sleep(10)
+        idle = (cpu_seconds(proc.pid) - cpu0) / 10
+        return {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99), "idle": idle,
+                "lines": len(written)}
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def run_once(corpus: Path, expected: dict[str, int], workdir: Path) -> dict[str, float]:
     log = workdir / "mail.log"
     log.write_text("")
@@ -83,7 +134,13 @@ def run_once(corpus: Path, expected: dict[str, int], workdir: Path) -> dict[str,
         t0 = time.monotonic()
         with open(corpus, "rb") as src, open(log, "ab") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
-        while (fams := scrape(port)) and lines_read(fams) < expected["lines"]:
+        scrapes = []
+        while True:
+            s0 = time.monotonic()
+            fams = scrape(port)
+            scrapes.append(time.monotonic() - s0)
+            if lines_read(fams) >= expected["lines"]:
+                break
             time.sleep(0.02)
         wall = time.monotonic() - t0
         cpu = cpu_seconds(proc.pid) - cpu0
@@ -91,7 +148,8 @@ def run_once(corpus: Path, expected: dict[str, int], workdir: Path) -> dict[str,
         want = Counter({k: v for k, v in expected.items() if k != "lines"})
         if got != want:
             raise SystemExit(f"COUNTS DIFFER from the generator's:\n  missing {want - got}\n  extra {got - want}")
-        return {"wall": wall, "cpu": cpu, "rss": peak_rss_mib(proc.pid), "lines": expected["lines"]}
+        return {"wall": wall, "cpu": cpu, "rss": peak_rss_mib(proc.pid), "lines": expected["lines"],
+                "scrape_p99": percentile(scrapes, 0.99)}
     finally:
         proc.terminate()
         proc.wait(30)
@@ -150,6 +208,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--rfc3339", action="store_true", help="RFC 3339 timestamps instead of BSD syslog ones")
     ap.add_argument("--no-go", action="store_true", help="skip the Go postfix_exporter even when installed")
+    ap.add_argument("--no-live", action="store_true", help="skip the latency and idle-CPU measurement")
     args = ap.parse_args()
     rows: dict[str, list[dict[str, float]]] = {"smtp-reply-exporter": []}
     go = not args.no_go and os.path.exists(GO_EXPORTER)
@@ -177,6 +236,13 @@ def main() -> None:
     if go:
         (w1, c1), (w2, c2) = medians["smtp-reply-exporter"], medians["go postfix_exporter"]
         print(f"ratio (ours / Go): throughput {w2 / w1:.2f}x, CPU per line {c1 / c2:.2f}x")
+    scrape_p99 = max(r["scrape_p99"] for r in rows["smtp-reply-exporter"])
+    print(f"/metrics while catching up: p99 {1000 * scrape_p99:.1f} ms")
+    if not args.no_live:
+        with tempfile.TemporaryDirectory() as tmp:
+            live = run_live(Path(tmp))
+        print(f"latency at 1,000 lines/s ({live['lines']:,.0f} lines): p50 {1000 * live['p50']:.1f} ms, "
+              f"p99 {1000 * live['p99']:.1f} ms; idle CPU {100 * live['idle']:.2f}% of a core")
 
 
 if __name__ == "__main__":
