@@ -59,6 +59,21 @@ class Exporter:
         return out
 
 
+def wait_listening(port: int, what: str, diagnose=lambda: "") -> None:  # type: ignore[no-untyped-def]
+    """Wait until something accepts connections on 127.0.0.1:port; on timeout say what and why."""
+    def listening() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    try:
+        wait_for(listening, timeout=30, what=f"{what} listening on {port}")
+    except AssertionError as err:
+        raise AssertionError(f"{err}\n{diagnose()}") from None
+
+
 def wait_for(check, timeout: float = 30.0, what: str = "condition"):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
-from conftest import free_port
+from conftest import free_port, wait_listening
 
 PACKAGES = ("exim4-daemon-light", "libidn12")
 CACHE = Path(os.environ.get("SMTP_E2E_CACHE", "/var/cache/smtp-reply-exporter-tests"))
@@ -122,14 +120,8 @@ begin retry
         with open(self.root / "exim.stderr", "wb") as stderr:
             self.proc = subprocess.Popen([str(binary), "-C", str(conf), "-bdf"], stdout=subprocess.DEVNULL,
                                          stderr=stderr)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"exim did not listen: {(self.root / 'exim.stderr').read_text()} {self.log_text()}")
+        wait_listening(self.port, "exim", lambda: (self.root / 'exim.stderr').read_text() + self.log_text())
+        return self
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

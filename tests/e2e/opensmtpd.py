@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import free_port
+from conftest import free_port, wait_listening
 from e2e.exim import CACHE
 
 SPOOL = Path("/var/spool/smtpd")
@@ -69,14 +69,8 @@ match from any for any action "relay"
         self.proc = subprocess.Popen([str(binary), "-d", "-f", str(conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         threading.Thread(target=self._forward, daemon=True).start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"opensmtpd did not listen: {b''.join(self.lines)!r}")
+        wait_listening(self.port, "opensmtpd", self.log_text)
+        return self
 
     def _forward(self) -> None:
         """syslogd's part: each stderr line as an RFC 3164 message over TCP, newline framed."""

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
+
+from conftest import free_port, wait_listening
 
 RECIPIENT_REJECTS = {  # recipient -> what our Postfix smtpd answers at RCPT
     "reject550@test.example": "550 5.1.1 No such user",
@@ -22,12 +22,6 @@ RECIPIENT_REJECTS = {  # recipient -> what our Postfix smtpd answers at RCPT
     "busy455@test.example": "455 4.5.3 Too many recipients at once",
 }
 BAD_HELO = "bad.helo.example"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _inline(table: dict[str, str]) -> str:
@@ -102,14 +96,8 @@ class Postfix:
         (self.conf / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in main.items()))
         self._postfix("check")
         self._postfix("start")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"postfix did not listen on {self.port}; log:\n{self.log_text()}")
+        wait_listening(self.port, "postfix", self.log_text)
+        return self
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

@@ -15,10 +15,9 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 from pathlib import Path
 
-from conftest import free_port
+from conftest import free_port, wait_listening
 from e2e.exim import CACHE
 
 ROOT_CACHE = CACHE / "sendmail-root"
@@ -91,14 +90,8 @@ MAILER(`smtp')dnl
                   f"exec {binary} -C {r}/test.cf -bD")
         self.proc = subprocess.Popen(["unshare", "--mount", "--uts", "sh", "-c", script],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"sendmail did not listen: {self.log_text()}")
+        wait_listening(self.port, "sendmail", self.log_text)
+        return self
 
     def _listen_devlog(self) -> None:
         if os.path.exists("/dev/log"):
