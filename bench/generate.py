@@ -59,8 +59,41 @@ def sessions(rng: random.Random, stamp: str) -> tuple[list[str], Counter[str]]:
     return lines, exp
 
 
-def generate(path: str, n_lines: int, seed: int = 5321, rfc3339: bool = False) -> dict[str, int]:
+def exim_sessions(rng: random.Random, stamp: str) -> tuple[list[str], Counter[str]]:
+    """One inbound SMTP session and the delivery of its message, as Exim's mainlog has them."""
+    day = "2026-11-28 " + stamp[-8:]
+    mid = "".join(rng.choice("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") for _ in range(6))
+    msgid = f"1{mid[1:]}-{rng.randint(0, 999999):06d}-{rng.randint(10, 99)}"
+    host = rng.choice(HOSTS).replace("[", " [")
+    lines = [f"{day} SMTP connection from {host}:{rng.randint(1024, 65535)} (TCP/IP connection count = 1)"]
+    exp: Counter[str] = Counter()
+    roll = rng.random()
+    if roll < 0.1:
+        code, enh, text = rng.choice([("550", "5.1.1", "User unknown"), ("451", "4.7.1", "Greylisted"),
+                                      ("455", "4.5.3", "Busy")])
+        lines.append(f"{day} H={host} F=<s@example.com> rejected RCPT <u@example.org>: {code} {enh} {text}")
+        exp[f"server RCPT {code} {enh}"] += 1
+    else:
+        lines.append(f"{day} {msgid} <= s@example.com H={host} P=esmtp S={rng.randint(900, 90000)} id={mid}@x")
+        exp["server DATA 250"] += 1
+        if roll < 0.9:
+            lines.append(f'{day} {msgid} => r@example.org R=dnslookup T=remote_smtp H=mx.example.org '
+                         f'[198.51.100.7] C="250 2.0.0 OK id={mid}"')
+            lines.append(f"{day} {msgid} Completed")
+            exp.update({"client DATA 250 2.0.0": 1, "delivery sent": 1})
+        else:
+            lines.append(f"{day} {msgid} == r@example.org R=dnslookup T=remote_smtp defer (-44) H=mx.example.org "
+                         "[198.51.100.7]: SMTP error from remote mail server after RCPT TO:<r@example.org>: "
+                         "455 4.5.3 Try again later")
+            exp.update({"client RCPT 455 4.5.3": 1, "delivery deferred": 1})
+    lines.append(f"{day} SMTP connection from {host} closed by QUIT")
+    exp["server QUIT 221"] += 1
+    return lines, exp
+
+
+def generate(path: str, n_lines: int, seed: int = 5321, rfc3339: bool = False, mta: str = "postfix") -> dict[str, int]:
     rng = random.Random(seed)
+    make = exim_sessions if mta == "exim" else sessions
     expected: Counter[str] = Counter()
     written = 0
     with open(path, "w") as f:
@@ -69,7 +102,7 @@ def generate(path: str, n_lines: int, seed: int = 5321, rfc3339: bool = False) -
             second += 1
             stamp = (f"2026-11-28T{second // 3600 % 24:02d}:{second // 60 % 60:02d}:{second % 60:02d}.000000+00:00"
                      if rfc3339 else f"Nov 28 {second // 3600 % 24:02d}:{second // 60 % 60:02d}:{second % 60:02d}")
-            lines, exp = sessions(rng, stamp)
+            lines, exp = make(rng, stamp)
             f.write("\n".join(lines) + "\n")
             written += len(lines)
             expected.update(exp)
@@ -82,8 +115,9 @@ def main() -> None:
     ap.add_argument("path")
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--rfc3339", action="store_true")
+    ap.add_argument("--mta", choices=("postfix", "exim"), default="postfix")
     args = ap.parse_args()
-    print(json.dumps(generate(args.path, args.lines, rfc3339=args.rfc3339), indent=1, sort_keys=True))
+    print(json.dumps(generate(args.path, args.lines, rfc3339=args.rfc3339, mta=args.mta), indent=1, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -209,21 +209,23 @@ def main() -> None:
     ap.add_argument("--rfc3339", action="store_true", help="RFC 3339 timestamps instead of BSD syslog ones")
     ap.add_argument("--no-go", action="store_true", help="skip the Go postfix_exporter even when installed")
     ap.add_argument("--no-live", action="store_true", help="skip the latency and idle-CPU measurement")
+    ap.add_argument("--mta", choices=("postfix", "exim"), default="postfix",
+                    help="the corpus's MTA (the Go exporter reads Postfix only)")
     args = ap.parse_args()
     rows: dict[str, list[dict[str, float]]] = {"smtp-reply-exporter": []}
-    go = not args.no_go and os.path.exists(GO_EXPORTER)
+    go = not args.no_go and args.mta == "postfix" and os.path.exists(GO_EXPORTER)
     if go:
         rows["go postfix_exporter"] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         corpus = work / "corpus.log"
-        expected = generate(str(corpus), args.lines, rfc3339=args.rfc3339)
+        expected = generate(str(corpus), args.lines, rfc3339=args.rfc3339, mta=args.mta)
         for _ in range(args.runs):  # interleaved, so that machine noise hits both alike
             rows["smtp-reply-exporter"].append(run_once(corpus, expected, work))
             if go:
                 rows["go postfix_exporter"].append(run_go(corpus, expected["lines"], work))
     n = expected["lines"]
-    print(f"corpus: {n:,} Postfix lines ({'RFC 3339' if args.rfc3339 else 'BSD'} timestamps), "
+    print(f"corpus: {n:,} {args.mta} lines ({'RFC 3339' if args.rfc3339 else 'BSD'} timestamps), "
           f"median of {args.runs} runs; counts equal the generator's: yes")
     print(f"{'':<22}{'lines/s':>12} {'wall s':>8} {'CPU s':>8} {'CPU us/line':>12} {'peak RSS MiB':>13}")
     medians = {}

@@ -68,6 +68,10 @@ def line_parser(mta: str = "auto") -> Callable[[str], Parsed | None]:
                 parse = programs[program] if program in programs else parser_of(program)
                 if parse is not None:
                     return parse(program, line[bracket + 1 : end], line[end + 3 :])
+        if bare and line[4:5] == "-" and line[10:11] == " ":  # "2026-11-28 12:01:11 ...": Exim's own log
+            for is_own, parse in bare:
+                if is_own(line):
+                    return parse("", "", line)
         parsed = by_program(split(line))
         if parsed is not None:
             return parsed

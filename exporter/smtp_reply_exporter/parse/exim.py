@@ -12,12 +12,9 @@ from ..reply import COMMANDS, Parsed, Reply
 from .replytext import replies_at, replies_in, reply_at
 
 MTA = "exim"
-# Exim's own prefix: date, optional zone, optional [pid], optional message id (old and 4.97+ forms).
+# Exim's own prefix: date, optional zone, optional [pid], optional message id: 1Ai79e-0000Dq-8i
+# (before 4.97) or 1vPzAb-000ABC-1234 (4.97 and later).
 MAINLOG = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [+-]\d{4})? ")
-_PREFIX = re.compile(
-    r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? (?:[+-]\d{4} )?)?(?:\[\d+\] )?"
-    r"(?:([0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}) )?"
-)
 _REMOTE_ERROR = re.compile(
     r"(?:SMTP error from remote mail server|LMTP error|PRDR error) after (.+?): (?:host \S+ \[[^\]]+\]: )?"
     r"(?=[2-5]\d\d(?:[ -]|$))"
@@ -31,6 +28,25 @@ _ACL_REJECT = re.compile(
 )
 _RECEIVED_BY_SMTP = re.compile(r" P=e?smtps?a?\b")
 _DELIVERY = {"=>": "sent", "->": "sent", "*>": "sent", "==": "deferred", "**": "bounced"}
+
+
+def split_prefix(msg: str) -> tuple[str, str | None, str]:
+    """(timestamp, message id or None, rest) of a mainlog line; string slicing, as it runs per line."""
+    stamp = ""
+    if MAINLOG.match(msg):
+        end = msg.index(" ", 11) + 1
+        if msg.startswith(("+", "-"), end) and msg[end + 1 : end + 5].isdigit():
+            end += 6
+        stamp, msg = msg[: end - 1], msg[end:]
+    if msg.startswith("["):
+        close = msg.find("] ")
+        if close > 1 and msg[1:close].isdigit():
+            msg = msg[close + 2 :]
+    space = msg.find(" ")
+    token = msg[:space] if space > 0 else ""
+    if 16 <= len(token) <= 23 and token[6] == "-" and token.count("-") == 2 and token.replace("-", "").isalnum():
+        return stamp, token, msg[space + 1 :]
+    return stamp, None, msg
 
 
 def is_exim(program: str) -> bool:
@@ -71,16 +87,13 @@ class EximParser:
         self._last_remote_error: dict[str, str] = {}  # message id -> second + host + reply text
 
     def __call__(self, program: str, pid: str, msg: str) -> Parsed:
-        m = _PREFIX.match(msg)
-        assert m is not None  # every group is optional
-        stamp, msgid = m.group(1) or "", m.group(2)
-        body = msg[m.end():]
+        stamp, msgid, body = split_prefix(msg)
         flag = body[:2]
         delivery = _DELIVERY.get(flag) if body[2:3] == " " else None
         if delivery == "bounced" and "retry timeout exceeded" in body:
             delivery = "expired"
         replies: list[Reply] = []
-        err = _REMOTE_ERROR.search(body)
+        err = _REMOTE_ERROR.search(body) if " error " in body else None
         if err is not None:
             replies = replies_in(body, "client", command_of(err.group(1)), err.end())
             host = body.rfind("H=", 0, err.start())
@@ -88,15 +101,15 @@ class EximParser:
             replies = self._once(self._last_remote_error, msgid, key, replies)
             return Parsed(MTA, tuple(replies), delivery)
         if delivery is not None:
-            if (conf := _CONFIRMATION.search(body)) is not None:
+            if ' C="' in body and (conf := _CONFIRMATION.search(body)) is not None:
                 replies = self._confirmation(flag, msgid, conf.group(1))
             return Parsed(MTA, tuple(replies), delivery)
-        if (call := _CALLOUT.search(body)) is not None:
+        if " was: " in body and (call := _CALLOUT.search(body)) is not None:
             command = command_of(call.group(1) or call.group(2))
             return Parsed(MTA, tuple(replies_in(body, "client", command, call.end())))
-        if (auth := _AUTH_FAILED.search(body)) is not None:
+        if "authenticator failed" in body and (auth := _AUTH_FAILED.search(body)) is not None:
             return Parsed(MTA, tuple(replies_in(body, "server", "AUTH", auth.end())))
-        if (acl := _ACL_REJECT.search(body)) is not None:
+        if "rejected " in body and (acl := _ACL_REJECT.search(body)) is not None:
             return Parsed(MTA, tuple(replies_in(body, "server", command_of(acl.group(1)), acl.end())))
         if body.startswith("SMTP connection from ") and body.endswith(" closed by QUIT"):
             return Parsed(MTA, (Reply("server", "QUIT", "221", "", inferred=True),))
