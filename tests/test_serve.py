@@ -1,7 +1,10 @@
 """The daemon as a user runs it: a real process, real files, real HTTP on 127.0.0.1."""
 
 import os
+import pty
 import signal
+import subprocess
+import sys
 
 from conftest import wait_for
 
@@ -70,3 +73,25 @@ def test_it_warns_when_run_as_root_and_writes_nothing_but_its_state_file(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mail.log", "state.json"]
     if os.geteuid() == 0:
         assert "running as root" in output
+
+
+def test_parse_shows_progress_on_a_terminal_and_is_quiet_otherwise(tmp_path):
+    log = tmp_path / "big.log"
+    log.write_text(REJECT * 200_000)
+    cmd = [sys.executable, "-m", "smtp_reply_exporter", "parse", "--format", "table", str(log)]
+    quiet = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0 and quiet.stderr == "" and "455" in quiet.stdout
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=terminal)
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    assert proc.wait(120) == 0
+    assert b"big.log:" in shown and b" MB" in shown
