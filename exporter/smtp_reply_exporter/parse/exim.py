@@ -7,6 +7,7 @@ Exim writes its mainlog directly ("2026-11-28 12:01:11 [pid] msgid ...") or thro
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from ..reply import COMMANDS, Parsed, Reply
 from .replytext import replies_at, replies_in, reply_at
@@ -26,6 +27,7 @@ _ACL_REJECT = re.compile(
     r"\b(?:temporarily )?rejected (RCPT|MAIL|after DATA|DATA|EHLO|HELO|VRFY|EXPN|ETRN|AUTH|STARTTLS|BDAT"
     r"|connection)\b[^:]*?: (?=[2-5]\d\d[ -])"
 )
+SAME_REPLY_SECONDS = 2.0
 _RECEIVED_BY_SMTP = re.compile(r" P=e?smtps?a?\b")
 _DELIVERY = {"=>": "sent", "->": "sent", "*>": "sent", "==": "deferred", "**": "bounced"}
 
@@ -47,6 +49,13 @@ def split_prefix(msg: str) -> tuple[str, str | None, str]:
     if 16 <= len(token) <= 23 and token[6] == "-" and token.count("-") == 2 and token.replace("-", "").isalnum():
         return stamp, token, msg[space + 1 :]
     return stamp, None, msg
+
+
+def _seconds(stamp: str) -> float | None:
+    try:
+        return datetime.fromisoformat(stamp[:19]).timestamp()
+    except ValueError:
+        return None
 
 
 def is_exim(program: str) -> bool:
@@ -76,15 +85,15 @@ class EximParser:
 
     `->` lines repeat the C= reply of their `=>` line. A remote error is logged on a host line
     ("H=mx [ip]: SMTP error ...") when it is temporary, then again on the `==` or `**` line of each
-    recipient it hit. Lines of one message, in the same second, naming the same host and the same
-    reply are one reply on the wire (a retry comes minutes later).
+    recipient it hit. Lines of one message within two seconds, naming the same host and the same
+    reply, are one reply on the wire (a retry comes minutes later).
     """
 
     MAX_MESSAGES = 4096
 
     def __init__(self) -> None:
         self._last_confirmation: dict[str, str] = {}  # message id -> C= text of its last => line
-        self._last_remote_error: dict[str, str] = {}  # message id -> second + host + reply text
+        self._last_remote_error: dict[str, tuple[float | None, str]] = {}  # message id -> (when, host + reply)
 
     def __call__(self, program: str, pid: str, msg: str) -> Parsed:
         stamp, msgid, body = split_prefix(msg)
@@ -97,8 +106,7 @@ class EximParser:
         if err is not None:
             replies = replies_in(body, "client", command_of(err.group(1)), err.end())
             host = body.rfind("H=", 0, err.start())
-            key = stamp[:19] + body[host if host >= 0 else err.start() :]
-            replies = self._once(self._last_remote_error, msgid, key, replies)
+            replies = self._remote_once(msgid, stamp, body[host if host >= 0 else err.start() :], replies)
             return Parsed(MTA, tuple(replies), delivery)
         if delivery is not None:
             if ' C="' in body and (conf := _CONFIRMATION.search(body)) is not None:
@@ -126,6 +134,18 @@ class EximParser:
         if flag == "->":
             return self._once(self._last_confirmation, msgid, text, replies)
         self._remember(self._last_confirmation, msgid, text)
+        return replies
+
+    def _remote_once(self, msgid: str | None, stamp: str, text: str, replies: list[Reply]) -> list[Reply]:
+        when = _seconds(stamp)
+        previous = self._last_remote_error.get(msgid or "")
+        if previous is not None and previous[1] == text and (
+            when is None or previous[0] is None or abs(when - previous[0]) <= SAME_REPLY_SECONDS
+        ):
+            return []
+        if len(self._last_remote_error) >= self.MAX_MESSAGES:
+            self._last_remote_error.clear()
+        self._last_remote_error[msgid or ""] = (when, text)
         return replies
 
     def _once(self, last: dict[str, str], msgid: str | None, key: str, replies: list[Reply]) -> list[Reply]:
