@@ -157,3 +157,16 @@ def test_syslog_connections_over_the_limit_are_refused_and_counted(exporter):
     finally:
         for s in held:
             s.close()
+
+
+def test_cr_only_line_ends_are_one_long_line_cut_and_counted(tmp_path):
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    stats = SourceStats()
+    follower = Follower(str(log), stats)
+    b"".join(follower.poll())
+    with open(log, "a", newline="") as f:
+        f.write((LINE.rstrip("\n") + "\r") * 2_000 + "\n" + LINE)  # 2,000 lines ended by CR alone
+    lines = b"".join(follower.poll()).split(b"\n")[:-1]  # bytes.splitlines() would split at CR too
+    assert len(lines) == 2 and len(lines[0]) == MAX_LINE and lines[1] == LINE.rstrip("\n").encode()
+    assert stats.bad_lines["too_long"] == 1
