@@ -123,8 +123,11 @@ def test_workloads_are_hardened_by_default(values_file):
         assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
         assert sc["capabilities"] == {"drop": ["ALL"]}
         assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
-        assert container["livenessProbe"]["httpGet"]["path"] == "/-/healthy"
-        assert container["readinessProbe"]["httpGet"]["path"] == "/-/ready"
+        if "web" not in values_of(values_file):
+            assert container["livenessProbe"]["httpGet"]["path"] == "/-/healthy"
+            assert container["readinessProbe"]["httpGet"]["path"] == "/-/ready"
+        else:
+            assert container["livenessProbe"]["tcpSocket"] == container["readinessProbe"]["tcpSocket"]
 
 
 def test_daemonset_reads_pod_logs_read_only_and_keeps_state_on_the_node():
@@ -148,6 +151,15 @@ def test_deployment_mode_exposes_the_syslog_receiver():
     assert {(p["port"], p["protocol"]) for p in syslog["spec"]["ports"]} == {(5514, "UDP"), (5514, "TCP")}
     (deploy,) = of_kind(docs, "Deployment")
     assert "--syslog.listen-address=0.0.0.0:5514" in deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def test_web_config_secret_is_mounted_passed_and_probes_use_tcp():
+    (deploy,) = of_kind(manifests(values_of(CHART / "ci" / "tls-overrides-values.yaml")), "Deployment")
+    pod = deploy["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert "--web.config.file=/etc/smtp-reply-exporter/web/web.yml" in container["args"]
+    assert {"name": "web-config", "secret": {"secretName": "smtp-reply-exporter-web"}} in pod["volumes"]
+    assert container["livenessProbe"] == {"tcpSocket": {"port": "metrics"}, "periodSeconds": 20}
 
 
 def test_service_monitor_carries_tls_basic_auth_and_relabelings():

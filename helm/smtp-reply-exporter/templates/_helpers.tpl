@@ -67,6 +67,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if and .Values.state.enabled (ne .Values.mode "deployment") }}
 - --tail.state-file=/var/lib/smtp-reply-exporter/state.json
 {{- end }}
+{{- if .Values.web.configSecret }}
+- --web.config.file=/etc/smtp-reply-exporter/web/web.yml
+{{- end }}
 {{- range .Values.extraArgs }}
 - {{ . }}
 {{- end }}
@@ -94,6 +97,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
       containerPort: {{ .Values.syslog.port }}
       protocol: TCP
     {{- end }}
+  {{- if .Values.web.configSecret }}
+  livenessProbe:
+    tcpSocket:
+      port: metrics
+    periodSeconds: 20
+  readinessProbe:
+    tcpSocket:
+      port: metrics
+    periodSeconds: 10
+  {{- else }}
   livenessProbe:
     httpGet:
       path: /-/healthy
@@ -104,11 +117,17 @@ app.kubernetes.io/instance: {{ .Release.Name }}
       path: /-/ready
       port: metrics
     periodSeconds: 10
+  {{- end }}
   resources:
     {{- toYaml .Values.resources | nindent 4 }}
   securityContext:
     {{- toYaml .Values.securityContext | nindent 4 }}
   volumeMounts:
+    {{- if .Values.web.configSecret }}
+    - name: web-config
+      mountPath: /etc/smtp-reply-exporter/web
+      readOnly: true
+    {{- end }}
     {{- if .Values.state.enabled }}
     - name: state
       mountPath: /var/lib/smtp-reply-exporter
@@ -126,6 +145,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* Volumes of the exporter's pod (in sidecar mode: add these to your MTA pod). */}}
 {{- define "smtp-reply-exporter.volumes" -}}
+{{- if .Values.web.configSecret }}
+- name: web-config
+  secret:
+    secretName: {{ .Values.web.configSecret }}
+{{- end }}
 {{- if .Values.state.enabled }}
 - name: state
   {{- if .Values.state.hostPath }}
