@@ -106,6 +106,9 @@ class Pipeline:
                 self.counts.ingest_errors += 1
                 log.exception("ingest pass failed; retrying at the next poll")
             self.ready.set()
+            if self.counts.watch_active and not self._observer.is_alive():  # type: ignore[attr-defined]
+                self.counts.watch_active = False
+                log.warning("the file watcher stopped; counting goes on with the stat check alone")
             if time.monotonic() - last_save >= self.config.state_interval:
                 self.save_state()
                 last_save = time.monotonic()
