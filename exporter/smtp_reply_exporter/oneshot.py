@@ -10,7 +10,7 @@ from typing import TextIO
 from prometheus_client import CollectorRegistry, generate_latest
 
 from .codes import knowledge_base
-from .ingest import Ingest
+from .ingest import Ingest, OnParsed
 from .metrics import Counts, SmtpCollector
 from .reply import Parsed
 from .tail import Follower
@@ -58,7 +58,7 @@ def _size(path: str) -> int:
         return 0
 
 
-def _jsonl_writer(path: str, out: TextIO):  # type: ignore[no-untyped-def]
+def _jsonl_writer(path: str, out: TextIO) -> OnParsed:
     def write(line_no: int, parsed: Parsed) -> None:
         for r in parsed.replies:
             obj = {

@@ -14,6 +14,8 @@ import threading
 import time
 from typing import Protocol
 
+from watchdog.observers.api import BaseObserver
+
 from . import state, watch
 from .config import Config
 from .inbox import Inbox
@@ -49,7 +51,7 @@ class Pipeline:
         self.inbox = Inbox(self.wake)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._observer: object = None
+        self._observer: BaseObserver | None = None
         self.syslog: list[SyslogServer] = []
         self.journal: JournalReader | None = None
         self._push: list[PushSource] = []
@@ -90,8 +92,8 @@ class Pipeline:
         self._drain_inbox()  # what push sources handed over before they stopped
         observer = self._observer
         if observer is not None:
-            observer.stop()  # type: ignore[attr-defined]
-            observer.join()  # type: ignore[attr-defined]
+            observer.stop()
+            observer.join()
         self.save_state()
         for _source, follower in self.followers.values():
             follower.close()
@@ -106,7 +108,7 @@ class Pipeline:
                 self.counts.ingest_errors += 1
                 log.exception("ingest pass failed; retrying at the next poll")
             self.ready.set()
-            if self.counts.watch_active and not self._observer.is_alive():  # type: ignore[attr-defined]
+            if self.counts.watch_active and self._observer is not None and not self._observer.is_alive():
                 self.counts.watch_active = False
                 log.warning("the file watcher stopped; counting goes on with the stat check alone")
             if time.monotonic() - last_save >= self.config.state_interval:

@@ -7,12 +7,14 @@ and dropped, never fatal; the number of TCP connections is capped.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import socket
 import socketserver
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
 
 from .inbox import Chunk, Inbox
 from .metrics import SourceStats
@@ -120,7 +122,7 @@ def _checked(message: bytes, malformed: Callable[[], None]) -> bytes | None:
     return line
 
 
-def frames(rfile, malformed: Callable[[], None]):  # type: ignore[no-untyped-def]
+def frames(rfile: BinaryIO | io.BufferedIOBase, malformed: Callable[[], None]) -> Iterator[list[bytes]]:
     """Messages of a TCP stream, in batches: octet counting ("123 <34>1 ...") when a frame starts
     with a digit, else newline framing (RFC 6587). Over-long frames are skipped and counted."""
     while True:
@@ -154,7 +156,7 @@ def frames(rfile, malformed: Callable[[], None]):  # type: ignore[no-untyped-def
             yield [line]
 
 
-def _skip(rfile, size: int) -> None:  # type: ignore[no-untyped-def]
+def _skip(rfile: BinaryIO | io.BufferedIOBase, size: int) -> None:
     while size > 0:
         got = rfile.read(min(size, 1 << 16))
         if not got:
