@@ -75,9 +75,6 @@ def line_parser(mta: str = "auto") -> Callable[[str], Parsed | None]:
         parsed = by_program(split(line))
         if parsed is not None:
             return parsed
-        for is_own, parse in bare:
-            if is_own(line):
-                return parse("", "", line)
         return by_program(split_hostless(line))
 
     return parse_line
