@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 from types import FrameType
 
@@ -17,12 +18,16 @@ from .metrics import Counts, SmtpCollector
 from .pipeline import Pipeline
 
 log = logging.getLogger(__name__)
+SWITCH_INTERVAL = 0.001
 
 
 def serve(config: Config, address: tuple[str, int], telemetry_path: str = "/metrics",
           web_config: str | None = None) -> int:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         log.warning("running as root: the exporter only needs read access to the logs; run it unprivileged")
+    # The ingest thread is CPU-bound while catching up; with the default 5 ms GIL switch interval
+    # a scrape, which needs the GIL many times, waits 5 ms at each handoff. 1 ms keeps scrapes fast.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     counts = Counts(config.max_series)
     registry = CollectorRegistry(auto_describe=True)
     registry.register(SmtpCollector(counts))
