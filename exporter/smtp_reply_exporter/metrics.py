@@ -108,21 +108,12 @@ class SmtpCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         replies, warnings, deliveries, dropped = self.counts.snapshot()
-        reply_labels = ["mta", "role", "command", "code", "class", "enhanced_code"]
-        fam = CounterMetricFamily(
-            "smtp_replies", "SMTP replies found in the mail log, by role, command and code.", labels=reply_labels
-        )
-        for (mta, role, command, code, enh), n in sorted(replies.items()):
-            fam.add_metric([mta, role, command, code, code[0] + "xx", enh], n)
-        yield fam
-        fam = CounterMetricFamily(
+        yield _reply_family("smtp_replies", "SMTP replies found in the mail log, by role, command and code.", replies)
+        yield _reply_family(
             "smtp_reject_warnings",
             "Rejections the MTA logged but did not send (Postfix reject_warning, warn_if_reject).",
-            labels=reply_labels,
+            warnings,
         )
-        for (mta, role, command, code, enh), n in sorted(warnings.items()):
-            fam.add_metric([mta, role, command, code, code[0] + "xx", enh], n)
-        yield fam
         fam = CounterMetricFamily(
             "smtp_deliveries",
             "Delivery attempts by outcome (sent, deferred, bounced, expired).",
@@ -190,6 +181,15 @@ class SmtpCollector(Collector):
         )
         info.add_metric([__version__, platform.python_version()], 1)
         yield info
+
+
+def _reply_family(name: str, documentation: str, counts: dict[ReplyKey, int]) -> Metric:
+    fam = CounterMetricFamily(
+        name, documentation, labels=["mta", "role", "command", "code", "class", "enhanced_code"]
+    )
+    for (mta, role, command, code, enhanced), n in sorted(counts.items()):
+        fam.add_metric([mta, role, command, code, code[0] + "xx", enhanced], n)
+    return fam
 
 
 def _code_info() -> Iterator[Metric]:

@@ -44,3 +44,4 @@ def exim_mta() -> Iterator[tuple[Exim, SmtpSink, SmtpSink]]:
         sink.stop()
         sink421.stop()
         shutil.rmtree(root, ignore_errors=True)
+

@@ -14,7 +14,8 @@ from collections import Counter
 import pytest
 
 from conftest import wait_for
-from e2e.test_postfix_e2e import Client, Key, sink_expected
+from e2e.test_postfix_e2e import Client, sink_expected
+from e2e.wire import Key, scraped
 
 pytestmark = [
     pytest.mark.e2e,
@@ -34,15 +35,6 @@ def server_expected(client: Client) -> Counter[Key]:
             out[("server", command, code, enhanced)] += n
         elif (command, code) in LOGGED_SERVER_SUCCESSES:
             out[("server", command, code, "")] += n
-    return out
-
-
-def scraped(exp) -> Counter[Key]:  # type: ignore[no-untyped-def]
-    out: Counter[Key] = Counter()
-    for labels, value in exp.samples("smtp_replies_total").items():
-        d = dict(labels)
-        assert d["mta"] == "exim"
-        out[(d["role"], d["command"], d["code"], d["enhanced_code"])] += int(value)
     return out
 
 
@@ -69,7 +61,7 @@ def test_exim_counters_equal_the_replies_on_the_wire(exim_mta, exporter):
     wait_for(lambda: exp.value("smtp_exporter_lines_read_total") >= lines, what="exporter caught up")
 
     expected = server_expected(client) + sink_expected(sink, sink421)
-    assert scraped(exp) == expected, exim.log_text()
+    assert scraped(exp, "exim") == expected, exim.log_text()
     assert expected[("server", "QUIT", "221", "")] == 2
     assert expected[("server", "RCPT", "455", "4.5.3")] == 1
     assert expected[("client", "RCPT", "455", "4.5.3")] == 1

@@ -18,6 +18,7 @@ from conftest import free_port, wait_for
 from e2e.opensmtpd import OpenSmtpd
 from e2e.smtp_sink import REPLY_TEXT, SmtpSink
 from e2e.test_postfix_e2e import Client
+from e2e.wire import Key, scraped
 
 pytestmark = [
     pytest.mark.e2e,
@@ -26,7 +27,6 @@ pytestmark = [
         reason="needs root and apt-get to run Debian's OpenSMTPD unpacked",
     ),
 ]
-Key = tuple[str, str, str, str]
 
 
 def test_opensmtpd_counters_equal_the_replies_on_the_wire(exporter):
@@ -61,15 +61,7 @@ def test_opensmtpd_counters_equal_the_replies_on_the_wire(exporter):
             elif command == "DATA":
                 expected[("client", "DATA", code, REPLY_TEXT[code].split()[0])] += n
 
-        def scraped() -> Counter[Key]:
-            out: Counter[Key] = Counter()
-            for labels, value in exp.samples("smtp_replies_total").items():
-                d_ = dict(labels)
-                assert d_["mta"] == "opensmtpd"
-                out[(d_["role"], d_["command"], d_["code"], d_["enhanced_code"])] += int(value)
-            return out
-
-        wait_for(lambda: scraped() == expected, timeout=30, what=f"counters {expected}")
+        wait_for(lambda: scraped(exp, "opensmtpd") == expected, timeout=30, what=f"counters {expected}")
         assert expected[("server", "QUIT", "221", "")] == 2
         assert expected[("client", "", "455", "4.5.3")] == 1
         deliveries = {dict(k)["status"]: int(v) for k, v in exp.samples("smtp_deliveries_total").items()}

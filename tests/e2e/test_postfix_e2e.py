@@ -19,6 +19,7 @@ import pytest
 from conftest import have_postfix, wait_for
 from e2e.postfix import BAD_HELO, Postfix
 from e2e.smtp_sink import REPLY_TEXT, SmtpSink
+from e2e.wire import Key, scraped
 
 # tests/run.sh sets SMTP_E2E_REQUIRED=1: in CI a missing Postfix is a failure, not a skip.
 pytestmark = [
@@ -28,7 +29,6 @@ pytestmark = [
         reason="needs Debian's postfix and root",
     ),
 ]
-Key = tuple[str, str, str, str]  # role, command, code, enhanced
 
 
 class Client:
@@ -84,15 +84,6 @@ def sink_expected(*sinks: SmtpSink) -> Counter[Key]:
     return out
 
 
-def scraped(exporter) -> Counter[Key]:  # type: ignore[no-untyped-def]
-    out: Counter[Key] = Counter()
-    for labels, value in exporter.samples("smtp_replies_total").items():
-        d = dict(labels)
-        assert d["mta"] == "postfix" and d["class"] == d["code"][0] + "xx"
-        out[(d["role"], d["command"], d["code"], d["enhanced_code"])] += int(value)
-    return out
-
-
 def traffic(postfix: Postfix, client: Client, round_: int) -> tuple[int, Counter[str]]:
     """Mail that makes Postfix's smtpd and the sinks answer every chosen code.
 
@@ -129,7 +120,7 @@ def test_counters_equal_the_replies_on_the_wire(mta, exporter, tmp_path):
     wait_for(lambda: exp.value("smtp_exporter_lines_read_total") >= lines, what="exporter caught up")
 
     expected = client.expected() + sink_expected(sink, sink421)
-    assert scraped(exp) == expected
+    assert scraped(exp, "postfix") == expected
     # the contract's headline facts, spelled out
     assert expected[("server", "QUIT", "221", "")] == 3
     assert expected[("client", "RCPT", "455", "4.5.3")] == 1
@@ -176,4 +167,4 @@ def test_postfix_logrotate_loses_and_repeats_no_line(mta, exporter):
     wait_for(lambda: exp.value("smtp_exporter_lines_read_total") >= total_lines, what="caught up after rotation")
     assert exp.value("smtp_exporter_lines_read_total") == total_lines
     assert exp.value("smtp_exporter_rotations_total") == 1
-    assert scraped(exp) == client.expected() + sink_expected(sink, sink421)
+    assert scraped(exp, "postfix") == client.expected() + sink_expected(sink, sink421)

@@ -17,6 +17,7 @@ from conftest import free_port, wait_for
 from e2e.sendmail import Sendmail
 from e2e.smtp_sink import REPLY_TEXT, SmtpSink
 from e2e.test_postfix_e2e import Client
+from e2e.wire import Key, scraped
 
 pytestmark = [
     pytest.mark.e2e,
@@ -27,7 +28,6 @@ pytestmark = [
         reason="needs root, apt-get, m4, unshare and a free /dev/log to run Debian's Sendmail unpacked",
     ),
 ]
-Key = tuple[str, str, str, str]
 
 
 def test_sendmail_counters_equal_the_replies_on_the_wire(exporter):
@@ -53,15 +53,7 @@ def test_sendmail_counters_equal_the_replies_on_the_wire(exporter):
             if code[0] in "45":  # Sendmail logs a remote's failures (reply=, stat=Deferred:), not its 250s
                 expected[("client", "", code, REPLY_TEXT[code].split()[0])] += n
 
-        def scraped() -> Counter[Key]:
-            out: Counter[Key] = Counter()
-            for labels, value in exp.samples("smtp_replies_total").items():
-                d_ = dict(labels)
-                assert d_["mta"] == "sendmail"
-                out[(d_["role"], d_["command"], d_["code"], d_["enhanced_code"])] += int(value)
-            return out
-
-        wait_for(lambda: scraped() == expected, timeout=30, what=f"counters {expected}")
+        wait_for(lambda: scraped(exp, "sendmail") == expected, timeout=30, what=f"counters {expected}")
         assert expected[("server", "RCPT", "455", "4.5.3")] == 1, sendmail.log_text()
         assert expected[("client", "", "455", "4.5.3")] == 1
         deliveries = {dict(k)["status"]: int(v) for k, v in exp.samples("smtp_deliveries_total").items()}
