@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,33 +16,27 @@ from e2e.postfix import Postfix
 from e2e.smtp_sink import SmtpSink
 
 
-@pytest.fixture
-def mta() -> Iterator[tuple[Postfix, SmtpSink, SmtpSink]]:
-    # Postfix's unprivileged daemons must traverse the path: pytest's tmp_path is private to root.
-    root = Path(tempfile.mkdtemp(prefix="smtp-reply-exporter-postfix-"))
+def _with_sinks(kind: type[Postfix] | type[Exim], prefix: str) -> Iterator[tuple[Any, SmtpSink, SmtpSink]]:
+    """An MTA in a private directory, relaying to a sink and to a sink that greets with 421."""
+    # The MTAs' unprivileged daemons must traverse the path: pytest's tmp_path is private to root.
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(root, 0o755)
     sink, sink421 = SmtpSink().start(), SmtpSink("421 4.7.0 Too many connections, slow down").start()
-    postfix = Postfix(root, sink.port, sink421.port)
+    server = kind(root, sink.port, sink421.port)
     try:
-        yield postfix.start(), sink, sink421
+        yield server.start(), sink, sink421
     finally:
-        postfix.stop()
+        server.stop()
         sink.stop()
         sink421.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def mta() -> Iterator[tuple[Postfix, SmtpSink, SmtpSink]]:
+    yield from _with_sinks(Postfix, "smtp-reply-exporter-postfix-")
 
 
 @pytest.fixture
 def exim_mta() -> Iterator[tuple[Exim, SmtpSink, SmtpSink]]:
-    root = Path(tempfile.mkdtemp(prefix="smtp-reply-exporter-exim-"))
-    os.chmod(root, 0o755)
-    sink, sink421 = SmtpSink().start(), SmtpSink("421 4.7.0 Too many connections, slow down").start()
-    exim = Exim(root, sink.port, sink421.port)
-    try:
-        yield exim.start(), sink, sink421
-    finally:
-        exim.stop()
-        sink.stop()
-        sink421.stop()
-        shutil.rmtree(root, ignore_errors=True)
-
+    yield from _with_sinks(Exim, "smtp-reply-exporter-exim-")

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections import Counter
 
 import pytest
 
 from conftest import wait_for
-from e2e.test_postfix_e2e import Client, sink_expected
-from e2e.wire import Key, scraped
+from e2e.test_postfix_e2e import Client
+from e2e.wire import client_expected, deliveries, scraped, server_expected
 
 pytestmark = [
     pytest.mark.e2e,
@@ -26,16 +25,6 @@ pytestmark = [
     ),
 ]
 LOGGED_SERVER_SUCCESSES = {("DATA", "250"), ("QUIT", "221")}
-
-
-def server_expected(client: Client) -> Counter[Key]:
-    out: Counter[Key] = Counter()
-    for (command, code, enhanced), n in client.seen.items():
-        if code[0] in "45":
-            out[("server", command, code, enhanced)] += n
-        elif (command, code) in LOGGED_SERVER_SUCCESSES:
-            out[("server", command, code, "")] += n
-    return out
 
 
 def test_exim_counters_equal_the_replies_on_the_wire(exim_mta, exporter):
@@ -60,12 +49,11 @@ def test_exim_counters_equal_the_replies_on_the_wire(exim_mta, exporter):
     lines = len(exim.log.read_bytes().splitlines())
     wait_for(lambda: exp.value("smtp_exporter_lines_read_total") >= lines, what="exporter caught up")
 
-    expected = server_expected(client) + sink_expected(sink, sink421)
+    expected = server_expected(client.seen, LOGGED_SERVER_SUCCESSES) + client_expected(sink, sink421)
     assert scraped(exp, "exim") == expected, exim.log_text()
     assert expected[("server", "QUIT", "221", "")] == 2
     assert expected[("server", "RCPT", "455", "4.5.3")] == 1
     assert expected[("client", "RCPT", "455", "4.5.3")] == 1
     assert expected[("client", "CONNECT", "421", "4.7.0")] == 1
-    deliveries = {dict(k)["status"]: int(v) for k, v in exp.samples("smtp_deliveries_total").items()}
-    assert deliveries == outcomes
+    assert deliveries(exp) == outcomes
     assert exp.value("smtp_exporter_lines_unrecognised_total") == 0

@@ -18,8 +18,7 @@ import pytest
 
 from conftest import have_postfix, wait_for
 from e2e.postfix import BAD_HELO, Postfix
-from e2e.smtp_sink import REPLY_TEXT, SmtpSink
-from e2e.wire import Key, scraped
+from e2e.wire import Key, client_expected, deliveries, scraped, server_expected
 
 # tests/run.sh sets SMTP_E2E_REQUIRED=1: in CI a missing Postfix is a failure, not a skip.
 pytestmark = [
@@ -62,26 +61,6 @@ class Client:
                     self.note("RSET", smtp.rset())
         self.note("QUIT", smtp.quit())
 
-    def expected(self) -> Counter[Key]:
-        """What the exporter can prove from Postfix's log: all but the 220 greeting. Successful
-        replies are inferred from the disconnect counters, which carry no enhanced code."""
-        out: Counter[Key] = Counter()
-        for (command, code, enhanced), n in self.seen.items():
-            if (command, code) == ("CONNECT", "220"):
-                continue
-            out[("server", command, code, enhanced if code[0] in "45" else "")] += n
-        return out
-
-
-def sink_expected(*sinks: SmtpSink) -> Counter[Key]:
-    """Replies of the remote servers that Postfix logs: failures, and the final reply to DATA."""
-    out: Counter[Key] = Counter()
-    for sink in sinks:
-        for (command, code), n in sink.snapshot().items():
-            if code[0] in "45" or command == "DATA":
-                text = REPLY_TEXT.get(code, "")
-                out[("client", command, code, text.split(" ", 1)[0])] += n
-    return out
 
 
 def traffic(postfix: Postfix, client: Client, round_: int) -> tuple[int, Counter[str]]:
@@ -119,15 +98,14 @@ def test_counters_equal_the_replies_on_the_wire(mta, exporter, tmp_path):
     lines = len(postfix.log.read_bytes().splitlines())
     wait_for(lambda: exp.value("smtp_exporter_lines_read_total") >= lines, what="exporter caught up")
 
-    expected = client.expected() + sink_expected(sink, sink421)
+    expected = server_expected(client.seen, None) + client_expected(sink, sink421)
     assert scraped(exp, "postfix") == expected
     # the contract's headline facts, spelled out
     assert expected[("server", "QUIT", "221", "")] == 3
     assert expected[("client", "RCPT", "455", "4.5.3")] == 1
     assert expected[("server", "RCPT", "455", "4.5.3")] == 1
     assert expected[("client", "CONNECT", "421", "4.7.0")] == 1
-    deliveries = {dict(k)["status"]: int(v) for k, v in exp.samples("smtp_deliveries_total").items()}
-    assert deliveries == dict(outcomes)
+    assert deliveries(exp) == dict(outcomes)
     assert exp.value("smtp_exporter_lines_unrecognised_total") == 0
 
     # `parse` on the same file agrees with `serve`, reply for reply
@@ -167,4 +145,4 @@ def test_postfix_logrotate_loses_and_repeats_no_line(mta, exporter):
     wait_for(lambda: exp.value("smtp_exporter_lines_read_total") >= total_lines, what="caught up after rotation")
     assert exp.value("smtp_exporter_lines_read_total") == total_lines
     assert exp.value("smtp_exporter_rotations_total") == 1
-    assert scraped(exp, "postfix") == client.expected() + sink_expected(sink, sink421)
+    assert scraped(exp, "postfix") == server_expected(client.seen, None) + client_expected(sink, sink421)
