@@ -109,6 +109,23 @@ class Follower:
             os.close(self._fd)
             self._fd = None
 
+    def _siblings(self, rotated_only: bool) -> Iterator[tuple[str, os.stat_result]]:
+        """Files beside the log (only those named after it, like mail.log.1, when rotated_only)."""
+        directory = os.path.dirname(self.path) or "."
+        prefixes = (os.path.basename(self.path) + ".", os.path.basename(self.path) + "-")
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            return
+        for name in names:
+            if rotated_only and not name.startswith(prefixes):
+                continue
+            path = os.path.join(directory, name)
+            try:
+                yield path, os.stat(path)
+            except OSError:
+                continue
+
     def _missed_rotations(self, current: tuple[int, int], old_head: bytes) -> Iterator[Iterator[bytes]]:
         """Files that were rotated in and out again between two polls (two rotations before we woke).
 
@@ -116,21 +133,8 @@ class Follower:
         we never read, changed since our previous poll, and not a (compressed) copy of the file we
         were reading: that one starts with the same bytes. Oldest first.
         """
-        directory = os.path.dirname(self.path) or "."
-        base = os.path.basename(self.path)
         found = []
-        try:
-            names = os.listdir(directory)
-        except OSError:
-            return
-        for name in names:
-            if not name.startswith((base + ".", base + "-")):
-                continue
-            sibling = os.path.join(directory, name)
-            try:
-                st = os.stat(sibling)
-            except OSError:
-                continue
+        for sibling, st in self._siblings(rotated_only=True):
             ident = (st.st_dev, st.st_ino)
             if ident in (self._id, current) or ident in self._seen or st.st_mtime < self._previous_poll - 1.0:
                 continue
@@ -197,17 +201,7 @@ class Follower:
             pass
         self._resume = None
         self._first_open = False  # the current file is new since we stopped: read it whole
-        directory = os.path.dirname(self.path) or "."
-        try:
-            names = os.listdir(directory)
-        except OSError:
-            return
-        for name in names:
-            old = os.path.join(directory, name)
-            try:
-                st = os.stat(old)
-            except OSError:
-                continue
+        for old, st in self._siblings(rotated_only=False):
             if (st.st_dev, st.st_ino) == (resume.dev, resume.ino) and resume.offset <= st.st_size:
                 log.info("%s: rotated while stopped; finishing %s first", self.path, old)
                 sibling = Follower(old, self.stats, resume=resume)
