@@ -12,6 +12,7 @@ import logging
 import shutil
 import subprocess
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,6 +57,7 @@ class JournalReader:
         self.units, self.identifiers, self.directory = units, identifiers, directory
         self.cursor = cursor
         self.from_start = from_start
+        self._since: float | None = None  # when following began, for a journalctl restarted before any entry
         self._stop = threading.Event()
         self._proc: subprocess.Popen[bytes] | None = None
         self._thread = threading.Thread(target=self._run, name="journal", daemon=True)
@@ -66,8 +68,12 @@ class JournalReader:
             cmd.append(f"--directory={self.directory}")
         if self.cursor:
             cmd.append(f"--after-cursor={self.cursor}")
+        elif self.from_start:
+            cmd.append("--no-tail")
+        elif self._since is not None:
+            cmd += [f"--since=@{self._since:.6f}", "--no-tail"]
         else:
-            cmd.append("--no-tail" if self.from_start else "--lines=0")
+            cmd.append("--lines=0")
         cmd += [f"--unit={u}" for u in self.units] + [f"--identifier={i}" for i in self.identifiers]
         return cmd
 
@@ -85,8 +91,11 @@ class JournalReader:
             if shutil.which("journalctl") is None:
                 self._failed("journalctl is not installed")
                 continue
+            command = self.command()
+            if self._since is None:
+                self._since = time.time()
             try:
-                self._proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                self._proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             except OSError as err:
                 self._failed(str(err))
                 continue
@@ -95,7 +104,6 @@ class JournalReader:
                 self._entry(raw)
             if self._proc.wait() != 0 and not self._stop.is_set():
                 self._failed(f"journalctl exited with {self._proc.returncode}")
-            self.from_start = True  # after a restart of journalctl, continue from the cursor or the start
 
     def _entry(self, raw: bytes) -> None:
         try:
