@@ -6,6 +6,8 @@ The counts on /metrics must equal the generator's own count exactly, or the run 
 When Debian's prometheus-postfix-exporter (the Go postfix_exporter) is installed, it is measured the
 same way on the same file, and the ratios are printed. It exports no line counter, so its progress is
 the sum of the counters that each of the generator's line shapes increments exactly once.
+When mtail is installed, it runs Debian's own Postfix program (shipped with the package) the same way;
+its progress is its own line counter, and its reject counts are checked against the generator's.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -172,17 +175,53 @@ def go_lines(families: list) -> float:  # type: ignore[type-arg]
 
 def run_go(corpus: Path, lines: int, workdir: Path) -> dict[str, float]:
     log = workdir / "go.log"
+    cmd = [GO_EXPORTER, f"--postfix.logfile_path={log}", "--web.listen-address=127.0.0.1:{port}",
+           "--postfix.showq_path=/nonexistent"]
+    return run_other(cmd, log, corpus, lambda fams: go_lines(fams) >= lines)
+
+
+MTAIL = "/usr/bin/mtail"
+# Debian's mtail package ships this Postfix program (ported from the same kumina postfix_exporter rules).
+MTAIL_POSTFIX_PROGRAM = Path("/usr/share/doc/mtail/examples/postfix.mtail")
+
+
+def mtail_done(families: list, expected: dict[str, int]) -> bool:  # type: ignore[type-arg]
+    """mtail counts every line it reads; once all are read, its reject counter must match the generator's."""
+    read = sum(s.value for f in families for s in f.samples if s.name == "mtail_log_lines_total")
+    if read < expected["lines"]:
+        return False
+    rejects = Counter({s.labels["code"]: int(s.value) for f in families for s in f.samples
+                       if s.name == "postfix_smtpd_messages_rejected_total"})
+    want: Counter[str] = Counter()
+    for key, n in expected.items():
+        if key.startswith("server RCPT ") and key.split()[2][0] in "45":
+            want[key.split()[2]] += n
+    if rejects != want:
+        raise SystemExit(f"mtail's reject counts differ from the generator's: {rejects} != {want}")
+    return True
+
+
+def run_mtail(corpus: Path, expected: dict[str, int], workdir: Path) -> dict[str, float]:
+    log, progs = workdir / "mtail.log", workdir / "mtail-progs"
+    progs.mkdir(exist_ok=True)
+    shutil.copy(MTAIL_POSTFIX_PROGRAM, progs)
+    cmd = [MTAIL, "--progs", str(progs), "--logs", str(log), "--address", "127.0.0.1", "--port", "{port}"]
+    return run_other(cmd, log, corpus, lambda fams: mtail_done(fams, expected))
+
+
+def run_other(cmd: list[str], log: Path, corpus: Path, done: Callable[[list], bool]) -> dict[str, float]:  # type: ignore[type-arg]
+    """Another exporter measured like ours: empty file, append the corpus at once, poll until `done`."""
     log.write_text("")
     port = free_port()
-    proc = subprocess.Popen([GO_EXPORTER, f"--postfix.logfile_path={log}", f"--web.listen-address=127.0.0.1:{port}",
-                             "--postfix.showq_path=/nonexistent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([arg.replace("{port}", str(port)) for arg in cmd],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_up(port)
-        time.sleep(0.5)  # it opens the file after it starts serving: let it reach the end first
+        time.sleep(0.5)  # some open the file after they start serving: let them reach its end first
         cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
         with open(corpus, "rb") as src, open(log, "ab") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
-        while go_lines(scrape(port)) < lines:
+        while not done(scrape(port)):
             time.sleep(0.02)
         return {"wall": time.monotonic() - t0, "cpu": cpu_seconds(proc.pid) - cpu0, "rss": peak_rss_mib(proc.pid)}
     finally:
@@ -208,22 +247,26 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--rfc3339", action="store_true", help="RFC 3339 timestamps instead of BSD syslog ones")
     ap.add_argument("--no-go", action="store_true", help="skip the Go postfix_exporter even when installed")
+    ap.add_argument("--no-mtail", action="store_true", help="skip mtail even when installed")
     ap.add_argument("--no-live", action="store_true", help="skip the latency and idle-CPU measurement")
     ap.add_argument("--mta", choices=("postfix", "exim"), default="postfix",
-                    help="the corpus's MTA (the Go exporter reads Postfix only)")
+                    help="the corpus's MTA (the Go exporter and mtail's shipped program read Postfix only)")
     args = ap.parse_args()
-    rows: dict[str, list[dict[str, float]]] = {"smtp-reply-exporter": []}
-    go = not args.no_go and args.mta == "postfix" and os.path.exists(GO_EXPORTER)
-    if go:
-        rows["go postfix_exporter"] = []
+    ours = "smtp-reply-exporter"
+    runners: dict[str, Callable[[Path, dict[str, int], Path], dict[str, float]]] = {ours: run_once}
+    if args.mta == "postfix":
+        if not args.no_go and os.path.exists(GO_EXPORTER):
+            runners["go postfix_exporter"] = lambda corpus, expected, work: run_go(corpus, expected["lines"], work)
+        if not args.no_mtail and os.path.exists(MTAIL) and MTAIL_POSTFIX_PROGRAM.exists():
+            runners["mtail (postfix.mtail)"] = run_mtail
+    rows: dict[str, list[dict[str, float]]] = {name: [] for name in runners}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         corpus = work / "corpus.log"
         expected = generate(str(corpus), args.lines, rfc3339=args.rfc3339, mta=args.mta)
-        for _ in range(args.runs):  # interleaved, so that machine noise hits both alike
-            rows["smtp-reply-exporter"].append(run_once(corpus, expected, work))
-            if go:
-                rows["go postfix_exporter"].append(run_go(corpus, expected["lines"], work))
+        for _ in range(args.runs):  # interleaved, so that machine noise hits all alike
+            for name, run in runners.items():
+                rows[name].append(run(corpus, expected, work))
     n = expected["lines"]
     print(f"corpus: {n:,} {args.mta} lines ({'RFC 3339' if args.rfc3339 else 'BSD'} timestamps), "
           f"median of {args.runs} runs; counts equal the generator's: yes")
@@ -235,9 +278,10 @@ def main() -> None:
         rss = max(r["rss"] for r in results)
         medians[name] = (wall, cpu)
         print(f"{name:<22}{n / wall:>12,.0f} {wall:>8.2f} {cpu:>8.2f} {1e6 * cpu / n:>12.2f} {rss:>13.1f}")
-    if go:
-        (w1, c1), (w2, c2) = medians["smtp-reply-exporter"], medians["go postfix_exporter"]
-        print(f"ratio (ours / Go): throughput {w2 / w1:.2f}x, CPU per line {c1 / c2:.2f}x")
+    w1, c1 = medians[ours]
+    for name, (w2, c2) in medians.items():
+        if name != ours:
+            print(f"ratio (ours / {name}): throughput {w2 / w1:.2f}x, CPU per line {c1 / c2:.2f}x")
     scrape_p99 = max(r["scrape_p99"] for r in rows["smtp-reply-exporter"])
     print(f"/metrics while catching up: p99 {1000 * scrape_p99:.1f} ms")
     if not args.no_live:
