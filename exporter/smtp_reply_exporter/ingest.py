@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from .metrics import Batch, Counts, SourceStats
@@ -40,30 +41,33 @@ class Ingest:
             before = unwrap.malformed
             lines = unwrap.lines(lines)
             stats.bad_lines["malformed"] += unwrap.malformed - before
+        # Equal outcomes collapse: a chunk of thousands of lines holds a few dozen distinct Parsed
+        # values (every quiet Postfix line is the same one), so counting is one hash per line in C.
+        outcomes = list(map(self.parse_line, lines))
+        unrecognised = with_replies = 0
         batch = Batch()
         replies, warnings, deliveries = batch.replies, batch.warnings, batch.deliveries
-        parse_line = self.parse_line
-        unrecognised = with_replies = 0
-        first = stats.lines
-        for i, line in enumerate(lines):
-            parsed = parse_line(line)
+        for parsed, times in Counter(outcomes).items():
             if parsed is None:
-                unrecognised += 1
+                unrecognised = times
                 continue
+            mta = parsed.mta
             if parsed.replies:
-                with_replies += 1
-                mta = parsed.mta
+                with_replies += times
                 for r in parsed.replies:
                     key = (mta, r.role, r.command, r.code, r.enhanced)
-                    replies[key] = replies.get(key, 0) + r.times
+                    replies[key] = replies.get(key, 0) + r.times * times
             if parsed.delivery is not None:
-                dkey = (parsed.mta, parsed.delivery)
-                deliveries[dkey] = deliveries.get(dkey, 0) + parsed.deliveries
+                dkey = (mta, parsed.delivery)
+                deliveries[dkey] = deliveries.get(dkey, 0) + parsed.deliveries * times
             for r in parsed.warnings:
-                key = (parsed.mta, r.role, r.command, r.code, r.enhanced)
-                warnings[key] = warnings.get(key, 0) + r.times
-            if on_parsed is not None:
-                on_parsed(first + i + 1, parsed)
+                key = (mta, r.role, r.command, r.code, r.enhanced)
+                warnings[key] = warnings.get(key, 0) + r.times * times
+        if on_parsed is not None:
+            first = stats.lines
+            for i, parsed in enumerate(outcomes):
+                if parsed is not None:
+                    on_parsed(first + i + 1, parsed)
         self.counts.merge(batch)
         stats.lines += read
         stats.lines_unrecognised += unrecognised

@@ -101,7 +101,7 @@ class EximParser:
         delivery = _DELIVERY.get(flag) if body[2:3] == " " else None
         if delivery == "bounced" and "retry timeout exceeded" in body:
             delivery = "expired"
-        replies: list[Reply] = []
+        replies: tuple[Reply, ...] = ()
         err = _REMOTE_ERROR.search(body) if " error " in body else None
         if err is not None:
             replies = replies_in(body, "client", command_of(err.group(1)), err.end())
@@ -127,30 +127,30 @@ class EximParser:
             return Parsed(MTA, (Reply("server", command, "250", "", inferred=True),))
         return Parsed(MTA)
 
-    def _confirmation(self, flag: str, msgid: str | None, text: str) -> list[Reply]:
+    def _confirmation(self, flag: str, msgid: str | None, text: str) -> tuple[Reply, ...]:
         if reply_at(text) is None:
-            return []
+            return ()
         replies = replies_at(text, "client", "DATA")
         if flag == "->":
             return self._once(self._last_confirmation, msgid, text, replies)
         self._remember(self._last_confirmation, msgid, text)
         return replies
 
-    def _remote_once(self, msgid: str | None, stamp: str, text: str, replies: list[Reply]) -> list[Reply]:
+    def _remote_once(self, msgid: str | None, stamp: str, text: str, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
         when = _seconds(stamp)
         previous = self._last_remote_error.get(msgid or "")
         if previous is not None and previous[1] == text and (
             when is None or previous[0] is None or abs(when - previous[0]) <= SAME_REPLY_SECONDS
         ):
-            return []
+            return ()
         if len(self._last_remote_error) >= self.MAX_MESSAGES:
             self._last_remote_error.clear()
         self._last_remote_error[msgid or ""] = (when, text)
         return replies
 
-    def _once(self, last: dict[str, str], msgid: str | None, key: str, replies: list[Reply]) -> list[Reply]:
+    def _once(self, last: dict[str, str], msgid: str | None, key: str, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
         if last.get(msgid or "") == key:
-            return []
+            return ()
         self._remember(last, msgid, key)
         return replies
 

@@ -95,7 +95,7 @@ class PostfixParser:
         if at >= 0:
             status, text = _status(msg, at + 7)
             if status is not None:
-                replies = _client_replies(text) if text else []
+                replies = _client_replies(text) if text else ()
                 if replies and replies[0].command == "DATA" and not program.endswith("/lmtp"):
                     replies = self._once_per_transaction(pid, msg, text, replies)
                 return Parsed(MTA, tuple(replies), status)
@@ -109,11 +109,11 @@ class PostfixParser:
                 return Parsed(MTA, tuple(replies_in(msg, "server", command_of(m.group(1)), m.end())))
         return NOTHING
 
-    def _once_per_transaction(self, pid: str, msg: str, reply: str, replies: list[Reply]) -> list[Reply]:
+    def _once_per_transaction(self, pid: str, msg: str, reply: str, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
         delay = msg.find(" delay=")
         key = msg[: msg.find(":")] + "|" + msg[delay : msg.find(",", msg.find("delays=", delay))] + "|" + reply
         if self._last_data_reply.get(pid) == key:
-            return []
+            return ()
         if len(self._last_data_reply) >= self.MAX_PROCESSES:
             self._last_data_reply.clear()
         self._last_data_reply[pid] = key
@@ -132,7 +132,7 @@ def _status(msg: str, at: int) -> tuple[str | None, str]:
     return None, ""
 
 
-def _client_replies(text: str) -> list[Reply]:
+def _client_replies(text: str) -> tuple[Reply, ...]:
     """Replies of a remote server: after "said:" or "refused to talk to me:", or a bare reply
     as in `status=sent (250 2.0.0 Ok)`, which is the final reply to DATA."""
     said = _SAID.search(text) if " said: " in text or "refused to talk to me: " in text else None

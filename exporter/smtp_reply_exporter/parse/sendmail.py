@@ -53,7 +53,7 @@ def parse(program: str, pid: str, msg: str) -> Parsed:
             said = _REPLY.search(msg)
             replies = replies_in(msg, "client", "", said.end()) if said else replies_in(rest, "client", "")
             if status == "sent":
-                replies = []  # stat=Sent carries the remote's text, not its code
+                replies = ()  # stat=Sent carries the remote's text, not its code
             return Parsed(MTA, tuple(replies), status, deliveries=_recipients(msg))
     return Parsed(MTA)
 
