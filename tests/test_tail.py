@@ -2,9 +2,12 @@
 
 import os
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from smtp_reply_exporter import state
 from smtp_reply_exporter.metrics import SourceStats
-from smtp_reply_exporter.tail import MAX_LINE, Follower
+from smtp_reply_exporter.tail import MAX_LINE, Follower, has_long_line
 
 
 def read(f: Follower) -> list[bytes]:
@@ -99,6 +102,13 @@ def test_overlong_lines_are_cut_counted_and_the_next_line_survives(tmp_path):
     write(log, "z" * (MAX_LINE + 5) + "\nafter\n")
     assert read(f) == [b"z" * MAX_LINE, b"after"]
     assert stats.bad_lines["too_long"] == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([0, 1, 100, MAX_LINE - 1, MAX_LINE, MAX_LINE + 1, 2 * MAX_LINE]), max_size=8))
+def test_long_line_check_agrees_with_measuring_every_line(lengths):
+    chunk = b"".join(b"x" * n + b"\n" for n in lengths)
+    assert has_long_line(chunk) == any(n > MAX_LINE for n in lengths)
 
 
 def test_restart_with_state_resumes_without_skip_or_repeat(tmp_path):

@@ -50,7 +50,7 @@ class LineSplitter:
             self._count_too_long()
             complete += self.pending[:MAX_LINE] + b"\n"
             self.pending, self._skipping = b"", True
-        if len(complete) > MAX_LINE and max(map(len, complete.split(b"\n"))) > MAX_LINE:
+        if len(complete) > MAX_LINE and has_long_line(complete):
             complete = self._cut_long_lines(complete)
         return complete
 
@@ -264,6 +264,18 @@ class Follower:
         self.stats.open_errors += 1
         log.warning("%s: cannot %s: %s", self.path, what, err)
 
+
+
+def has_long_line(chunk: bytes) -> bool:
+    """Does a line of `chunk` (which ends with a newline) exceed MAX_LINE? Checked a window of
+    MAX_LINE bytes at a time, so a chunk of short lines costs a few searches, not a split."""
+    start = 0
+    while len(chunk) - start > MAX_LINE:
+        nl = chunk.rfind(b"\n", start, start + MAX_LINE + 1)
+        if nl < 0:
+            return True
+        start = nl + 1
+    return False
 
 
 def _open_log(path: str) -> BinaryIO:

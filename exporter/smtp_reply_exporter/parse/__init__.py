@@ -59,15 +59,16 @@ def line_parser(mta: str = "auto") -> Callable[[str], Parsed | None]:
     def parse_line(line: str) -> Parsed | None:
         # Fast path for "... host program[pid]: message": find the header by its "]: " instead of a
         # regex; the few lines it does not fit (Exim's own log, headers without pid) take the slow path.
-        end = line.find("]: ")
-        if end > 0:
-            start = line.rfind(" ", 0, end) + 1
-            bracket = line.find("[", start, end)
-            if bracket > start and line[bracket + 1 : end].isdigit():
-                program = line[start:bracket]
-                parse = programs[program] if program in programs else parser_of(program)
+        head, found, msg = line.partition("]: ")
+        if found:
+            program, bracket, pid = head[head.rfind(" ") + 1 :].partition("[")
+            if bracket and pid.isdigit():
+                try:
+                    parse = programs[program]
+                except KeyError:
+                    parse = parser_of(program)
                 if parse is not None:
-                    return parse(program, line[bracket + 1 : end], line[end + 3 :])
+                    return parse(program, pid, msg)
         if bare and line[4:5] == "-" and line[10:11] == " ":  # "2026-11-28 12:01:11 ...": Exim's own log
             for is_own, parse in bare:
                 if is_own(line):

@@ -84,6 +84,8 @@ class PostfixParser:
         self._last_data_reply: dict[str, str] = {}  # smtp pid -> "queue id|reply text"
 
     def __call__(self, program: str, pid: str, msg: str) -> Parsed:
+        if msg.startswith("disconnect from "):  # one in ten lines: settled before scanning for the rest
+            return Parsed(MTA, _disconnect_replies(msg[msg.find(" ", 16) + 1 :]))
         if "reject" in msg:
             m = _REJECT.match(msg)
             if m is not None:
@@ -101,8 +103,6 @@ class PostfixParser:
                 return Parsed(MTA, tuple(replies), status)
         if " said: " in msg or "refused to talk to me: " in msg:
             return Parsed(MTA, tuple(_client_replies(msg)))
-        if msg.startswith("disconnect from "):
-            return Parsed(MTA, _disconnect_replies(msg[msg.find(" ", 16) + 1 :]))
         if "proxy-" in msg:
             m = _PROXY.match(msg)
             if m is not None:
