@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 
 from ..reply import COMMANDS, Parsed, Reply
-from .replytext import replies_at, replies_in, reply_at
+from .replytext import replies_at, replies_in
 
 MTA = "exim"
 # Exim's own prefix: date, optional zone, optional [pid], optional message id: 1Ai79e-0000Dq-8i
 # (before 4.97) or 1vPzAb-000ABC-1234 (4.97 and later).
-MAINLOG = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [+-]\d{4})? ")
+_STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [+-]\d{4})?"
+MAINLOG = re.compile(_STAMP + " ")
+# The prefix as it may open a message: timestamp, [pid], message id (its length is checked after).
+_PREFIX = re.compile(rf"(?:({_STAMP}) )?(?:\[\d+\] )?(?:([^\W_]{{6}}-[^\W_]*-[^\W_]*) )?")
 _REMOTE_ERROR = re.compile(
     r"(?:SMTP error from remote mail server|LMTP error|PRDR error) after (.+?): (?:host \S+ \[[^\]]+\]: )?"
     r"(?=[2-5]\d\d(?:[ -]|$))"
 )
-_CONFIRMATION = re.compile(r'\bC="((?:[^"\\]|\\.)*)"')
+_CONFIRMATION = re.compile(r'\bC="([^"\\]*(?:\\.[^"\\]*)*)"')  # searched from its first " C=": Exim's field
 _CALLOUT = re.compile(r'(?:response to "([^"]*)"(?: from \S+ \[[^\]]+\])? was|\((\w+) response was): ')
 _AUTH_FAILED = re.compile(r"authenticator failed for .*?: (?=[2-5]\d\d[ -])")
 _ACL_REJECT = re.compile(
@@ -30,25 +34,19 @@ _ACL_REJECT = re.compile(
 SAME_REPLY_SECONDS = 2.0
 _RECEIVED_BY_SMTP = re.compile(r" P=e?smtps?a?\b")
 _DELIVERY = {"=>": "sent", "->": "sent", "*>": "sent", "==": "deferred", "**": "bounced"}
+NOTHING = Parsed(MTA)
+_QUIT = Parsed(MTA, (Reply("server", "QUIT", "221", "", inferred=True),))
+_RECEIVED = {cmd: Parsed(MTA, (Reply("server", cmd, "250", "", inferred=True),)) for cmd in ("DATA", "BDAT")}
 
 
 def split_prefix(msg: str) -> tuple[str, str | None, str]:
-    """(timestamp, message id or None, rest) of a mainlog line; string slicing, as it runs per line."""
-    stamp = ""
-    if MAINLOG.match(msg):
-        end = msg.index(" ", 11) + 1
-        if msg.startswith(("+", "-"), end) and msg[end + 1 : end + 5].isdigit():
-            end += 6
-        stamp, msg = msg[: end - 1], msg[end:]
-    if msg.startswith("["):
-        close = msg.find("] ")
-        if close > 1 and msg[1:close].isdigit():
-            msg = msg[close + 2 :]
-    space = msg.find(" ")
-    token = msg[:space] if space > 0 else ""
-    if 16 <= len(token) <= 23 and token[6] == "-" and token.count("-") == 2 and token.replace("-", "").isalnum():
-        return stamp, token, msg[space + 1 :]
-    return stamp, None, msg
+    """(timestamp, message id or None, rest) of a mainlog line, by one regex match: it runs per line."""
+    m = _PREFIX.match(msg)
+    assert m is not None  # every part of _PREFIX is optional
+    msgid = m.group(2)
+    if msgid is not None and not 16 <= len(msgid) <= 23:
+        return m.group(1) or "", None, msg[m.start(2) :]
+    return m.group(1) or "", msgid, msg[m.end() :]
 
 
 def _seconds(stamp: str) -> float | None:
@@ -66,7 +64,10 @@ def is_mainlog(line: str) -> bool:
     return MAINLOG.match(line) is not None
 
 
+@lru_cache(maxsize=1024)
 def command_of(phrase: str) -> str:
+    """The command label for the phrase Exim logs ("RCPT", "RCPT TO:<a@b>", "end of data"); cached, as
+    the phrases of its ACL rejections repeat on every line."""
     words = phrase.split()
     if words and words[0] == "pipelined":
         words = words[1:]
@@ -109,7 +110,8 @@ class EximParser:
             replies = self._remote_once(msgid, stamp, body[host if host >= 0 else err.start() :], replies)
             return Parsed(MTA, tuple(replies), delivery)
         if delivery is not None:
-            if ' C="' in body and (conf := _CONFIRMATION.search(body)) is not None:
+            at = body.find(' C="')
+            if at >= 0 and (conf := _CONFIRMATION.search(body, at)) is not None:
                 replies = self._confirmation(flag, msgid, conf.group(1))
             return Parsed(MTA, tuple(replies), delivery)
         if " was: " in body and (call := _CALLOUT.search(body)) is not None:
@@ -117,20 +119,20 @@ class EximParser:
             return Parsed(MTA, tuple(replies_in(body, "client", command, call.end())))
         if "authenticator failed" in body and (auth := _AUTH_FAILED.search(body)) is not None:
             return Parsed(MTA, tuple(replies_in(body, "server", "AUTH", auth.end())))
-        if "rejected " in body and (acl := _ACL_REJECT.search(body)) is not None:
+        at = body.find("rejected ")  # a match starts there or at "temporarily " right before it
+        if at >= 0 and (acl := _ACL_REJECT.search(body, max(0, at - 12))) is not None:
             return Parsed(MTA, tuple(replies_in(body, "server", command_of(acl.group(1)), acl.end())))
         if body.startswith("SMTP connection from ") and body.endswith(" closed by QUIT"):
-            return Parsed(MTA, (Reply("server", "QUIT", "221", "", inferred=True),))
+            return _QUIT
         if flag == "<=" and _RECEIVED_BY_SMTP.search(body):
             # logged once the message is safe on disk, right before "250 OK id=..." is sent
-            command = "BDAT" if " K " in body else "DATA"
-            return Parsed(MTA, (Reply("server", command, "250", "", inferred=True),))
-        return Parsed(MTA)
+            return _RECEIVED["BDAT" if " K " in body else "DATA"]
+        return NOTHING
 
     def _confirmation(self, flag: str, msgid: str | None, text: str) -> tuple[Reply, ...]:
-        if reply_at(text) is None:
-            return ()
         replies = replies_at(text, "client", "DATA")
+        if not replies:
+            return ()
         if flag == "->":
             return self._once(self._last_confirmation, msgid, text, replies)
         self._remember(self._last_confirmation, msgid, text)

@@ -57,7 +57,7 @@ def replies_at(text: str, role: str, command: str, pos: int = 0) -> tuple[Reply,
     out: list[Reply] = []
     while (found := reply_at(text, pos)) is not None:
         code, enhanced, end = found
-        out.append(Reply(role, command, code, enhanced))
+        out += _one(role, command, code, enhanced)
         nxt = text.find("\\n", end)
         if nxt < 0:
             break
