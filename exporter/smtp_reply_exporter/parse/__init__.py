@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..reply import Parsed
 from . import exim, opensmtpd, postfix, sendmail, syslog
@@ -15,7 +15,8 @@ class MtaParser(NamedTuple):
     name: str
     claims: Callable[[str], bool]  # does this syslog program name belong to the MTA?
     new: Callable[[], ParseFn]  # a fresh parser (some keep a little state across lines)
-    bare: Callable[[str], bool] | None = None  # a line without syslog header that is this MTA's own log
+    # (parser, line) -> what a line without syslog header says if it is this MTA's own log, else None
+    bare: Callable[[Any, str], Parsed | None] | None = None
 
 
 def _stateless(fn: ParseFn) -> Callable[[], ParseFn]:
@@ -24,7 +25,7 @@ def _stateless(fn: ParseFn) -> Callable[[], ParseFn]:
 
 REGISTRY: dict[str, MtaParser] = {
     postfix.MTA: MtaParser(postfix.MTA, postfix.is_postfix, postfix.PostfixParser),
-    exim.MTA: MtaParser(exim.MTA, exim.is_exim, exim.EximParser, exim.is_mainlog),
+    exim.MTA: MtaParser(exim.MTA, exim.is_exim, exim.EximParser, exim.EximParser.own_line),
     sendmail.MTA: MtaParser(sendmail.MTA, sendmail.is_sendmail, _stateless(sendmail.parse)),
     opensmtpd.MTA: MtaParser(opensmtpd.MTA, opensmtpd.is_opensmtpd, opensmtpd.OpenSmtpdParser),
 }
@@ -70,9 +71,10 @@ def line_parser(mta: str = "auto") -> Callable[[str], Parsed | None]:
                 if parse is not None:
                     return parse(program, pid, msg)
         if bare and line[4:5] == "-" and line[10:11] == " ":  # "2026-11-28 12:01:11 ...": Exim's own log
-            for is_own, parse in bare:
-                if is_own(line):
-                    return parse("", "", line)
+            for own_line, parser in bare:
+                parsed = own_line(parser, line)
+                if parsed is not None:
+                    return parsed
         parsed = by_program(split(line))
         if parsed is not None:
             return parsed

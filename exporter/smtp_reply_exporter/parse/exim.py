@@ -17,7 +17,6 @@ MTA = "exim"
 # Exim's own prefix: date, optional zone, optional [pid], optional message id: 1Ai79e-0000Dq-8i
 # (before 4.97) or 1vPzAb-000ABC-1234 (4.97 and later).
 _STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [+-]\d{4})?"
-MAINLOG = re.compile(_STAMP + " ")
 # The prefix as it may open a message: timestamp, [pid], message id (its length is checked after).
 _PREFIX = re.compile(rf"(?:({_STAMP}) )?(?:\[\d+\] )?(?:([^\W_]{{6}}-[^\W_]*-[^\W_]*) )?")
 _REMOTE_ERROR = re.compile(
@@ -39,14 +38,12 @@ _QUIT = Parsed(MTA, (Reply("server", "QUIT", "221", "", inferred=True),))
 _RECEIVED = {cmd: Parsed(MTA, (Reply("server", cmd, "250", "", inferred=True),)) for cmd in ("DATA", "BDAT")}
 
 
-def split_prefix(msg: str) -> tuple[str, str | None, str]:
-    """(timestamp, message id or None, rest) of a mainlog line, by one regex match: it runs per line."""
-    m = _PREFIX.match(msg)
-    assert m is not None  # every part of _PREFIX is optional
+def split_prefix(m: re.Match[str]) -> tuple[str, str | None, str]:
+    """(timestamp, message id or None, rest) from _PREFIX's match on a message."""
     msgid = m.group(2)
     if msgid is not None and not 16 <= len(msgid) <= 23:
-        return m.group(1) or "", None, msg[m.start(2) :]
-    return m.group(1) or "", msgid, msg[m.end() :]
+        return m.group(1) or "", None, m.string[m.start(2) :]
+    return m.group(1) or "", msgid, m.string[m.end() :]
 
 
 def _seconds(stamp: str) -> float | None:
@@ -58,10 +55,6 @@ def _seconds(stamp: str) -> float | None:
 
 def is_exim(program: str) -> bool:
     return program == "exim" or program.startswith(("exim4", "exim-"))
-
-
-def is_mainlog(line: str) -> bool:
-    return MAINLOG.match(line) is not None
 
 
 @lru_cache(maxsize=1024)
@@ -97,7 +90,17 @@ class EximParser:
         self._last_remote_error: dict[str, tuple[float | None, str]] = {}  # message id -> (when, host + reply)
 
     def __call__(self, program: str, pid: str, msg: str) -> Parsed:
-        stamp, msgid, body = split_prefix(msg)
+        prefix = _PREFIX.match(msg)
+        assert prefix is not None  # every part of _PREFIX is optional
+        return self._parse(prefix)
+
+    def own_line(self, line: str) -> Parsed | None:
+        """A line of Exim's own mainlog, which opens with its timestamp; None for any other line."""
+        m = _PREFIX.match(line)
+        return None if m is None or m.group(1) is None else self._parse(m)
+
+    def _parse(self, prefix: re.Match[str]) -> Parsed:
+        stamp, msgid, body = split_prefix(prefix)
         flag = body[:2]
         delivery = _DELIVERY.get(flag) if body[2:3] == " " else None
         if delivery == "bounced" and "retry timeout exceeded" in body:
