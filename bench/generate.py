@@ -1,4 +1,4 @@
-"""Deterministic, realistic Postfix logs for the benchmark, with the replies each holds counted as written.
+"""Deterministic, realistic mail logs (Postfix, Exim, Sendmail, OpenSMTPD), with the replies each holds counted.
 
 The expected counts come from the generator's own templates, not from the exporter's parser, so the
 benchmark can check the exporter's counts against an independent source.
@@ -91,9 +91,91 @@ def exim_sessions(rng: random.Random, stamp: str) -> tuple[list[str], Counter[st
     return lines, exp
 
 
+def outcome(roll: float, sent: tuple[str, dict[str, int]], deferred: str, bounced: str) -> tuple[str, dict[str, int]]:
+    """A relay attempt's line ending and what it counts: 90% sent, 7% deferred by a 455 4.5.3 (the
+    command not logged), 3% bounced by a 550 5.1.1. The sent line's counts differ per MTA."""
+    if roll < 0.9:
+        return sent
+    if roll < 0.97:
+        return deferred, {"client 455 4.5.3": 1, "delivery deferred": 1}
+    return bounced, {"client 550 5.1.1": 1, "delivery bounced": 1}
+
+
+def sendmail_sessions(rng: random.Random, stamp: str) -> tuple[list[str], Counter[str]]:
+    """One inbound session (TLS, envelope) and its relay to the next hop, as sm-mta logs them."""
+    pid, dpid = rng.randint(1000, 99999), rng.randint(1000, 99999)
+    qid = "5ASC" + "".join(rng.choice("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+                           for _ in range(10))
+    host = rng.choice(HOSTS).replace("[", " [")
+    head = f"{stamp} mx sm-mta[{pid}]: "
+    lines = [head + f"STARTTLS=server, relay={host}, version=TLSv1.3, verify=NO, cipher=TLS_AES_256_GCM_SHA384, "
+             "bits=256/256"]
+    exp: Counter[str] = Counter()
+    roll = rng.random()
+    if roll < 0.1:
+        code, enh = rng.choice([("550", "5.7.1"), ("450", "4.4.0"), ("553", "5.1.8")])
+        lines.append(head + f"{qid}: ruleset=check_rcpt, arg1=<u@example.org>, relay={host}, reject={code} {enh} "
+                     "<u@example.org>... Relaying denied")
+        exp[f"server RCPT {code} {enh}"] += 1
+        return lines, exp
+    lines.append(head + f"{qid}: from=<s@example.com>, size={rng.randint(900, 90000)}, class=0, nrcpts=1, "
+                 f"msgid=<{qid}@example.com>, proto=ESMTPS, daemon=MTA-v4, relay={host}")
+    out = (f"{stamp} mx sm-mta[{dpid}]: {qid}: to=<r@example.org>, delay=00:00:01, xdelay=00:00:01, mailer=esmtp, "
+           "pri=120000, relay=mx.example.org. [198.51.100.7], ")
+    text, counted = outcome(
+        roll,
+        (f"dsn=2.0.0, stat=Sent (Ok: queued as {qid[::-1]})", {"delivery sent": 1}),
+        "dsn=4.5.3, reply=455 4.5.3 Try again later, stat=Deferred: 455 4.5.3 Try again later",
+        "dsn=5.1.1, reply=550 5.1.1 No such user, stat=User unknown",
+    )
+    lines.append(out + text)
+    exp.update(counted)
+    return lines, exp
+
+
+def opensmtpd_sessions(rng: random.Random, stamp: str) -> tuple[list[str], Counter[str]]:
+    """One inbound session and its relay to the next hop, as OpenSMTPD 6.x logs them."""
+    sid, mid = (f"{rng.getrandbits(64):016x}" for _ in range(2))
+    evpid = f"{rng.getrandbits(64):016x}"
+    head = f"{stamp} mx smtpd[811]: {sid} smtp "
+    ip = f"192.0.2.{rng.randint(1, 250)}"
+    lines = [head + f"connected address={ip} host=mail.example{rng.randint(0, 6)}.net"]
+    exp: Counter[str] = Counter({"server QUIT 221": 1})
+    roll = rng.random()
+    if roll < 0.1:
+        code, enh = rng.choice([("550", "5.7.1"), ("451", "4.7.1"), ("455", "4.5.3")])
+        lines.append(head + f'failed-command command="RCPT TO:<u@example.org>" result="{code} {enh} Delivery not '
+                     'authorized, message refused"')
+        lines.append(head + "disconnected reason=quit")
+        exp[f"server RCPT {code} {enh}"] += 1
+        return lines, exp
+    lines += [
+        head + f"message msgid={evpid[:8]} size={rng.randint(900, 90000)} nrcpt=1 proto=ESMTP",
+        head + f"envelope evpid={evpid} from=<s@example.com> to=<r@example.org>",
+        head + "disconnected reason=quit",
+        f"{stamp} mx smtpd[812]: {mid} mta connecting address=smtp://198.51.100.7:25 host=mx.example.org",
+    ]
+    out = (f"{stamp} mx smtpd[812]: {mid} mta delivery evpid={evpid} from=<s@example.com> to=<r@example.org> "
+           f'rcpt=<-> source="192.0.2.1" relay="198.51.100.7 (mx.example.org)" delay=1s ')
+    text, counted = outcome(
+        roll,
+        (f'result="Ok" stat="250 2.0.0 Ok: queued as {mid[:8]}"', {"client DATA 250 2.0.0": 1, "delivery sent": 1}),
+        'result="TempFail" stat="455 4.5.3 Try again later"',
+        'result="PermFail" stat="550 5.1.1 No such user"',
+    )
+    lines.append(out + text)
+    exp.update(counted)
+    lines.append(f"{stamp} mx smtpd[812]: {mid} mta disconnected reason=quit messages=1")
+    return lines, exp
+
+
+SESSIONS = {"postfix": sessions, "exim": exim_sessions, "sendmail": sendmail_sessions,
+            "opensmtpd": opensmtpd_sessions}
+
+
 def generate(path: str, n_lines: int, seed: int = 5321, rfc3339: bool = False, mta: str = "postfix") -> dict[str, int]:
     rng = random.Random(seed)
-    make = exim_sessions if mta == "exim" else sessions
+    make = SESSIONS[mta]
     expected: Counter[str] = Counter()
     written = 0
     with open(path, "w") as f:
@@ -115,7 +197,7 @@ def main() -> None:
     ap.add_argument("path")
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--rfc3339", action="store_true")
-    ap.add_argument("--mta", choices=("postfix", "exim"), default="postfix")
+    ap.add_argument("--mta", choices=tuple(SESSIONS), default="postfix")
     args = ap.parse_args()
     print(json.dumps(generate(args.path, args.lines, rfc3339=args.rfc3339, mta=args.mta), indent=1, sort_keys=True))
 

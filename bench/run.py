@@ -30,7 +30,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).parent))
-from generate import generate
+from generate import SESSIONS, generate
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -249,7 +249,7 @@ def main() -> None:
     ap.add_argument("--no-go", action="store_true", help="skip the Go postfix_exporter even when installed")
     ap.add_argument("--no-mtail", action="store_true", help="skip mtail even when installed")
     ap.add_argument("--no-live", action="store_true", help="skip the latency and idle-CPU measurement")
-    ap.add_argument("--mta", choices=("postfix", "exim"), default="postfix",
+    ap.add_argument("--mta", choices=tuple(SESSIONS), default="postfix",
                     help="the corpus's MTA (the Go exporter and mtail's shipped program read Postfix only)")
     args = ap.parse_args()
     ours = "smtp-reply-exporter"

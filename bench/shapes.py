@@ -29,6 +29,8 @@ CHUNK = 1 << 18
 SHAPES = {  # for this report only: the substring that marks each of the generator's line shapes
     "postfix": (("status", "status="), ("disconnect", "disconnect from "), ("reject", ": reject: ")),
     "exim": (("delivery", " => "), ("reject", " rejected "), ("received", " <= ")),
+    "sendmail": (("delivery", " stat="), ("reject", " reject=")),
+    "opensmtpd": (("delivery", " mta delivery "), ("reject", " failed-command "), ("quit", "smtp disconnected ")),
 }
 
 

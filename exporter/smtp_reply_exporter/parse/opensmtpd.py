@@ -8,12 +8,14 @@ from ..reply import COMMANDS, Parsed, Reply
 from .replytext import replies_in
 
 MTA = "opensmtpd"
-_FAILED = re.compile(r'\bsmtp failed-command command="((?:[^"\\]|\\.)*)" result="')
+_FAILED = re.compile(r'\bsmtp failed-command command="([^"\\]*(?:\\.[^"\\]*)*)" result="')
 _BAD_INPUT = re.compile(r'\bsmtp bad-input result="')
 _DELIVERY = re.compile(r'\b(?:mta|mda|lka)? ?delivery .*?\bresult="?(\w+)"?(?: stat="(.*?)")?')
 _OLD_FAILED = re.compile(r'smtp-in: Failed command on session \w+: "([^"]*)" => ')
 _EVPID = re.compile(r"\bevpid=([0-9a-f]{8})")
 _RESULTS = {"Ok": "sent", "TempFail": "deferred", "PermFail": "bounced", "Loop": "bounced"}
+NOTHING = Parsed(MTA)
+_QUIT = Parsed(MTA, (Reply("server", "QUIT", "221", "", inferred=True),))
 
 
 def is_opensmtpd(program: str) -> bool:
@@ -56,17 +58,21 @@ class OpenSmtpdParser:
 
 
 def parse(program: str, pid: str, msg: str) -> Parsed:
-    if (m := _FAILED.search(msg)) is not None:
-        return Parsed(MTA, tuple(replies_in(msg, "server", _command(m.group(1)), m.end())))
-    if (m := _BAD_INPUT.search(msg)) is not None:
-        return Parsed(MTA, tuple(replies_in(msg, "server", "", m.end())))
-    if " delivery " in msg and (m := _DELIVERY.search(msg)) is not None:
+    # Each search starts where its literal first occurs (or the few characters a match may open
+    # with before it): the same match as searching the whole message, without scanning every line.
+    at = msg.find("smtp failed-command ")
+    if at >= 0 and (m := _FAILED.search(msg, at)) is not None:
+        return Parsed(MTA, replies_in(msg, "server", _command(m.group(1)), m.end()))
+    at = msg.find("smtp bad-input ")
+    if at >= 0 and (m := _BAD_INPUT.search(msg, at)) is not None:
+        return Parsed(MTA, replies_in(msg, "server", "", m.end()))
+    if " delivery " in msg and (m := _DELIVERY.search(msg, max(0, msg.find("delivery ") - 4))) is not None:
         status = _RESULTS.get(m.group(1))
         stat = m.group(2) or ""
         command = "DATA" if status == "sent" else ""
-        return Parsed(MTA, tuple(replies_in(stat, "client", command)) if " mta " in f" {msg}" else (), status)
-    if (m := _OLD_FAILED.search(msg)) is not None:
-        return Parsed(MTA, tuple(replies_in(msg, "server", _command(m.group(1)), m.end())))
+        return Parsed(MTA, replies_in(stat, "client", command) if " mta " in f" {msg}" else (), status)
+    if "smtp-in: " in msg and (m := _OLD_FAILED.search(msg)) is not None:
+        return Parsed(MTA, replies_in(msg, "server", _command(m.group(1)), m.end()))
     if msg.endswith("smtp disconnected reason=quit"):
-        return Parsed(MTA, (Reply("server", "QUIT", "221", "", inferred=True),))
-    return Parsed(MTA)
+        return _QUIT
+    return NOTHING

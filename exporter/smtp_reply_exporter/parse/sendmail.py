@@ -25,6 +25,8 @@ _RULESET = re.compile(r"\bruleset=(\w+),.*?\breject=")
 _MILTER = re.compile(r"\bMilter(?: \w+)?: (\w+)\b.*?\breject=")
 _STAT = re.compile(r"\bstat=(\w+)(?::? (.*))?")
 _REPLY = re.compile(r"\breply=")
+_PERMANENT_DSN = re.compile(r"\bdsn=5\.")
+NOTHING = Parsed(MTA)
 
 
 def is_sendmail(program: str) -> bool:
@@ -32,30 +34,35 @@ def is_sendmail(program: str) -> bool:
 
 
 def parse(program: str, pid: str, msg: str) -> Parsed:
+    # Each search starts where its literal first occurs: the same match as searching the whole message.
     if "reject=" in msg:
-        m = _RULESET.search(msg)
+        at = msg.find("ruleset=")
+        m = _RULESET.search(msg, at) if at >= 0 else None
         if m is not None:
-            return Parsed(MTA, tuple(replies_in(msg, "server", _RULESET_COMMANDS.get(m.group(1), ""), m.end())))
-        m = _MILTER.search(msg)
+            return Parsed(MTA, replies_in(msg, "server", _RULESET_COMMANDS.get(m.group(1), ""), m.end()))
+        at = msg.find("Milter")
+        m = _MILTER.search(msg, at) if at >= 0 else None
         if m is not None:
             command = _MILTER_COMMANDS.get(m.group(1).lower(), "")
-            return Parsed(MTA, tuple(replies_in(msg, "server", command, m.end())))
-    if "stat=" in msg:
-        m = _STAT.search(msg)
+            return Parsed(MTA, replies_in(msg, "server", command, m.end()))
+    at = msg.find("stat=")
+    if at >= 0:
+        m = _STAT.search(msg, at)
         if m is not None:
             stat, rest = m.group(1), m.group(2) or ""
             status = "sent" if stat == "Sent" else "deferred" if stat == "Deferred" else None
-            if status is None and re.search(r"\bdsn=5\.", msg):
+            if status is None and _PERMANENT_DSN.search(msg):
                 status = "bounced"
             if status is None:
-                return Parsed(MTA)
+                return NOTHING
+            if status == "sent":  # stat=Sent carries the remote's text, not its code
+                return Parsed(MTA, (), status, deliveries=_recipients(msg))
             # the remote's reply: in reply= (newer Sendmail), else in the text of stat=Deferred
-            said = _REPLY.search(msg)
+            at = msg.find("reply=")
+            said = _REPLY.search(msg, at) if at >= 0 else None
             replies = replies_in(msg, "client", "", said.end()) if said else replies_in(rest, "client", "")
-            if status == "sent":
-                replies = ()  # stat=Sent carries the remote's text, not its code
-            return Parsed(MTA, tuple(replies), status, deliveries=_recipients(msg))
-    return Parsed(MTA)
+            return Parsed(MTA, replies, status, deliveries=_recipients(msg))
+    return NOTHING
 
 
 def _recipients(msg: str) -> int:
