@@ -108,10 +108,17 @@ class SmtpSink:
         return self
 
     def stop(self) -> None:
-        def close() -> None:
+        """Close the listener and every open session (an MTA may keep one cached) before the loop ends."""
+
+        async def shutdown() -> None:
             assert self._server is not None
             self._server.close()
-            self._loop.stop()
+            sessions = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in sessions:
+                task.cancel()
+            await asyncio.gather(*sessions, return_exceptions=True)
 
-        self._loop.call_soon_threadsafe(close)
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.close()
