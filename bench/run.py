@@ -26,6 +26,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -47,7 +48,7 @@ def scrape(port: int) -> list:  # type: ignore[type-arg]
 
 
 def lines_read(families: list) -> float:  # type: ignore[type-arg]
-    return sum(s.value for f in families for s in f.samples if s.name == "smtp_exporter_lines_read_total")
+    return float(sum(s.value for f in families for s in f.samples if s.name == "smtp_exporter_lines_read_total"))
 
 
 def counted(families: list) -> Counter[str]:  # type: ignore[type-arg]
@@ -170,7 +171,8 @@ GO_LINE_COUNTERS = {
 
 
 def go_lines(families: list) -> float:  # type: ignore[type-arg]
-    return sum(s.value / GO_LINE_COUNTERS[s.name] for f in families for s in f.samples if s.name in GO_LINE_COUNTERS)
+    return float(sum(s.value / GO_LINE_COUNTERS[s.name]
+                     for f in families for s in f.samples if s.name in GO_LINE_COUNTERS))
 
 
 def run_go(corpus: Path, lines: int, workdir: Path) -> dict[str, float]:
@@ -241,6 +243,98 @@ def wait_up(port: int) -> None:
             time.sleep(0.05)
 
 
+OURS = "smtp-reply-exporter"
+Runner = Callable[[Path, dict[str, int], Path], dict[str, float]]
+
+
+class Result(NamedTuple):
+    lines: int
+    medians: dict[str, tuple[float, float, float]]  # exporter -> (wall s, CPU s, peak RSS MiB)
+    scrape_p99: float
+
+    def lines_per_second(self, name: str = OURS) -> float:
+        return self.lines / self.medians[name][0]
+
+    def ratios(self, other: str) -> tuple[float, float]:
+        """(throughput ours / other, CPU per line ours / other)."""
+        (w1, c1, _), (w2, c2, _) = self.medians[OURS], self.medians[other]
+        return w2 / w1, c1 / c2
+
+
+def compare(mta: str, lines: int, runs: int, rfc3339: bool = False, go: bool = True, mtail: bool = True) -> Result:
+    """Every available exporter on one generated corpus, interleaved run by run; prints the table."""
+    runners: dict[str, Runner] = {OURS: run_once}
+    if mta == "postfix":
+        if go and os.path.exists(GO_EXPORTER):
+            runners["go postfix_exporter"] = lambda corpus, expected, work: run_go(corpus, expected["lines"], work)
+        if mtail and os.path.exists(MTAIL) and MTAIL_POSTFIX_PROGRAM.exists():
+            runners["mtail (postfix.mtail)"] = run_mtail
+    rows: dict[str, list[dict[str, float]]] = {name: [] for name in runners}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        corpus = work / "corpus.log"
+        expected = generate(str(corpus), lines, rfc3339=rfc3339, mta=mta)
+        for _ in range(runs):  # interleaved, so that machine noise hits all alike
+            for name, run in runners.items():
+                rows[name].append(run(corpus, expected, work))
+    n = expected["lines"]
+    print(f"corpus: {n:,} {mta} lines ({'RFC 3339' if rfc3339 else 'BSD'} timestamps), "
+          f"median of {runs} runs; counts equal the generator's: yes")
+    print(f"{'':<22}{'lines/s':>12} {'wall s':>8} {'CPU s':>8} {'CPU us/line':>12} {'peak RSS MiB':>13}")
+    medians = {}
+    for name, results in rows.items():
+        wall = statistics.median(r["wall"] for r in results)
+        cpu = statistics.median(r["cpu"] for r in results)
+        rss = max(r["rss"] for r in results)
+        medians[name] = (wall, cpu, rss)
+        print(f"{name:<22}{n / wall:>12,.0f} {wall:>8.2f} {cpu:>8.2f} {1e6 * cpu / n:>12.2f} {rss:>13.1f}")
+    result = Result(n, medians, max(r["scrape_p99"] for r in rows[OURS]))
+    for name in medians:
+        if name != OURS:
+            throughput, cpu_ratio = result.ratios(name)
+            print(f"ratio (ours / {name}): throughput {throughput:.2f}x, CPU per line {cpu_ratio:.2f}x")
+    print(f"/metrics while catching up: p99 {1000 * result.scrape_p99:.1f} ms", flush=True)
+    return result
+
+
+def live() -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        measured = run_live(Path(tmp))
+    print(f"latency at 1,000 lines/s ({measured['lines']:,.0f} lines): p50 {1000 * measured['p50']:.1f} ms, "
+          f"p99 {1000 * measured['p99']:.1f} ms; idle CPU {100 * measured['idle']:.2f}% of a core", flush=True)
+    return measured
+
+
+def targets(runs: int) -> None:
+    """The performance issue's matrix, then each target with what was measured and whether it is met."""
+    base = compare("postfix", 1_000_000, runs)
+    measured = live()
+    big = compare("postfix", 5_000_000, 1, go=False, mtail=False)
+    others = {"RFC 3339": compare("postfix", 1_000_000, runs, rfc3339=True, go=False, mtail=False)}
+    for mta in ("exim", "sendmail", "opensmtpd"):
+        others[mta] = compare(mta, 1_000_000, runs)
+    rows: list[tuple[str, str, bool]] = []
+    go = "go postfix_exporter"
+    if go in base.medians:
+        throughput, cpu_ratio = base.ratios(go)
+        rows += [("catch-up throughput >= 10x the Go exporter", f"{throughput:.2f}x", throughput >= 10),
+                 ("CPU per line <= 1/10 of the Go exporter's", f"{cpu_ratio:.2f}x", cpu_ratio <= 0.1)]
+    rss_1m, rss_5m = base.medians[OURS][2], big.medians[OURS][2]
+    rows += [
+        ("peak RSS <= 40 MiB, flat from 1M to 5M lines", f"{rss_1m:.1f} -> {rss_5m:.1f} MiB",
+         max(rss_1m, rss_5m) <= 40 and rss_5m <= rss_1m * 1.1),
+        ("latency p99 <= 100 ms at 1,000 lines/s", f"{1000 * measured['p99']:.1f} ms", measured["p99"] <= 0.1),
+        ("idle CPU < 1% of a core", f"{100 * measured['idle']:.2f}%", measured["idle"] < 0.01),
+        ("/metrics p99 < 50 ms while catching up", f"{1000 * base.scrape_p99:.1f} ms", base.scrape_p99 < 0.05),
+    ]
+    for name, result in others.items():
+        slower = base.lines_per_second() / result.lines_per_second()
+        rows.append((f"{name}: at most 2x slower than Postfix (BSD)", f"{slower:.2f}x", slower <= 2))
+    print(f"\n{'target':<50}{'measured':>20}  met")
+    for target, value, met in rows:
+        print(f"{target:<50}{value:>20}  {'yes' if met else 'NO'}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--lines", type=int, default=1_000_000)
@@ -251,44 +345,15 @@ def main() -> None:
     ap.add_argument("--no-live", action="store_true", help="skip the latency and idle-CPU measurement")
     ap.add_argument("--mta", choices=tuple(SESSIONS), default="postfix",
                     help="the corpus's MTA (the Go exporter and mtail's shipped program read Postfix only)")
+    ap.add_argument("--targets", action="store_true",
+                    help="run the whole matrix (1M and 5M lines, RFC 3339, every MTA) and judge each target")
     args = ap.parse_args()
-    ours = "smtp-reply-exporter"
-    runners: dict[str, Callable[[Path, dict[str, int], Path], dict[str, float]]] = {ours: run_once}
-    if args.mta == "postfix":
-        if not args.no_go and os.path.exists(GO_EXPORTER):
-            runners["go postfix_exporter"] = lambda corpus, expected, work: run_go(corpus, expected["lines"], work)
-        if not args.no_mtail and os.path.exists(MTAIL) and MTAIL_POSTFIX_PROGRAM.exists():
-            runners["mtail (postfix.mtail)"] = run_mtail
-    rows: dict[str, list[dict[str, float]]] = {name: [] for name in runners}
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        corpus = work / "corpus.log"
-        expected = generate(str(corpus), args.lines, rfc3339=args.rfc3339, mta=args.mta)
-        for _ in range(args.runs):  # interleaved, so that machine noise hits all alike
-            for name, run in runners.items():
-                rows[name].append(run(corpus, expected, work))
-    n = expected["lines"]
-    print(f"corpus: {n:,} {args.mta} lines ({'RFC 3339' if args.rfc3339 else 'BSD'} timestamps), "
-          f"median of {args.runs} runs; counts equal the generator's: yes")
-    print(f"{'':<22}{'lines/s':>12} {'wall s':>8} {'CPU s':>8} {'CPU us/line':>12} {'peak RSS MiB':>13}")
-    medians = {}
-    for name, results in rows.items():
-        wall = statistics.median(r["wall"] for r in results)
-        cpu = statistics.median(r["cpu"] for r in results)
-        rss = max(r["rss"] for r in results)
-        medians[name] = (wall, cpu)
-        print(f"{name:<22}{n / wall:>12,.0f} {wall:>8.2f} {cpu:>8.2f} {1e6 * cpu / n:>12.2f} {rss:>13.1f}")
-    w1, c1 = medians[ours]
-    for name, (w2, c2) in medians.items():
-        if name != ours:
-            print(f"ratio (ours / {name}): throughput {w2 / w1:.2f}x, CPU per line {c1 / c2:.2f}x")
-    scrape_p99 = max(r["scrape_p99"] for r in rows["smtp-reply-exporter"])
-    print(f"/metrics while catching up: p99 {1000 * scrape_p99:.1f} ms")
+    if args.targets:
+        targets(args.runs)
+        return
+    compare(args.mta, args.lines, args.runs, args.rfc3339, go=not args.no_go, mtail=not args.no_mtail)
     if not args.no_live:
-        with tempfile.TemporaryDirectory() as tmp:
-            live = run_live(Path(tmp))
-        print(f"latency at 1,000 lines/s ({live['lines']:,.0f} lines): p50 {1000 * live['p50']:.1f} ms, "
-              f"p99 {1000 * live['p99']:.1f} ms; idle CPU {100 * live['idle']:.2f}% of a core")
+        live()
 
 
 if __name__ == "__main__":
