@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -88,3 +89,28 @@ def test_promtool_check_metrics_is_clean(tmp_path):
     check = subprocess.run(["promtool", "check", "metrics"], input=out, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.strip() == "" and check.stderr.strip() == ""
+
+
+def test_a_scrape_never_shows_lines_read_before_their_replies_are_counted():
+    counts = Counts()
+    ingest, stats = Ingest(counts), counts.source("mail.log")
+    chunk = ("Nov 28 12:01:11 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from a[192.0.2.1]: 455 4.5.3 Busy; "
+             "from=<a@b> to=<c@d> proto=ESMTP helo=<x>\n" * 50).encode()
+    collector, stop, seen = SmtpCollector(counts), threading.Event(), []
+
+    def scrape() -> None:
+        while not stop.is_set():
+            values = {(s.name, s.labels.get("code")): s.value for fam in collector.collect() for s in fam.samples}
+            seen.append((values.get(("smtp_exporter_lines_read_total", None), 0),
+                         values.get(("smtp_replies_total", "455"), 0)))
+
+    scraper = threading.Thread(target=scrape)
+    scraper.start()
+    try:
+        for _ in range(2_000):
+            ingest.feed(chunk, stats)
+    finally:
+        stop.set()
+        scraper.join()
+    assert len(seen) > 10
+    assert all(read == replies for read, replies in seen), [pair for pair in seen if pair[0] != pair[1]][:5]

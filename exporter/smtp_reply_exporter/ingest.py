@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -44,16 +43,15 @@ class Ingest:
         # Equal outcomes collapse: a chunk of thousands of lines holds a few dozen distinct Parsed
         # values (every quiet Postfix line is the same one), so counting is one hash per line in C.
         outcomes = list(map(self.parse_line, lines))
-        unrecognised = with_replies = 0
-        batch = Batch()
+        batch = Batch(lines=read, bytes=len(data))
         replies, warnings, deliveries = batch.replies, batch.warnings, batch.deliveries
         for parsed, times in Counter(outcomes).items():
             if parsed is None:
-                unrecognised = times
+                batch.lines_unrecognised = times
                 continue
             mta = parsed.mta
             if parsed.replies:
-                with_replies += times
+                batch.lines_with_replies += times
                 for r in parsed.replies:
                     key = (mta, r.role, r.command, r.code, r.enhanced)
                     replies[key] = replies.get(key, 0) + r.times * times
@@ -68,13 +66,7 @@ class Ingest:
             for i, parsed in enumerate(outcomes):
                 if parsed is not None:
                     on_parsed(first + i + 1, parsed)
-        self.counts.merge(batch)
-        stats.lines += read
-        stats.lines_unrecognised += unrecognised
-        stats.lines_with_replies += with_replies
-        stats.bytes += len(data)
-        if read:
-            stats.last_line_time = time.time()
+        self.counts.merge(batch, stats)
 
     @staticmethod
     def _sanitise(raw: list[bytes], stats: SourceStats) -> list[str]:

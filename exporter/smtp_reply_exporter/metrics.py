@@ -9,8 +9,8 @@ import platform
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -41,11 +41,25 @@ class SourceStats:
 
 @dataclass
 class Batch:
-    """Counts of one chunk of lines, built without locks and merged in one step."""
+    """Counts of one chunk of lines and its line tallies, built without locks and merged in one step."""
 
     replies: dict[ReplyKey, int] = field(default_factory=dict)
     warnings: dict[ReplyKey, int] = field(default_factory=dict)
     deliveries: dict[tuple[str, str], int] = field(default_factory=dict)
+    lines: int = 0
+    lines_unrecognised: int = 0
+    lines_with_replies: int = 0
+    bytes: int = 0
+
+
+class Snapshot(NamedTuple):
+    """Everything a scrape shows, taken at one instant: the chunks it counts are the same in all of it."""
+
+    replies: dict[ReplyKey, int]
+    warnings: dict[ReplyKey, int]
+    deliveries: dict[tuple[str, str], int]
+    series_dropped: int
+    sources: list[tuple[str, SourceStats]]  # copies, sorted by source name
 
 
 class Counts:
@@ -66,11 +80,19 @@ class Counts:
         with self._lock:
             return self.sources.setdefault(name, SourceStats())
 
-    def merge(self, batch: Batch) -> None:
+    def merge(self, batch: Batch, stats: SourceStats) -> None:
+        """One chunk's counts and its line tallies in one step: a scrape never shows a line as read
+        before the replies in it are counted."""
         with self._lock:
             self._add(self.replies, batch.replies)
             self._add(self.warnings, batch.warnings)
             self._add(self.deliveries, batch.deliveries)
+            stats.lines += batch.lines
+            stats.lines_unrecognised += batch.lines_unrecognised
+            stats.lines_with_replies += batch.lines_with_replies
+            stats.bytes += batch.bytes
+            if batch.lines:
+                stats.last_line_time = time.time()
 
     def _add(self, target: dict[Any, int], part: dict[Any, int]) -> None:
         for key, n in part.items():
@@ -84,18 +106,16 @@ class Counts:
     def _series(self) -> int:
         return len(self.replies) + len(self.warnings) + len(self.deliveries)
 
-    def snapshot(self) -> tuple[dict[ReplyKey, int], dict[ReplyKey, int], dict[tuple[str, str], int], int]:
+    def snapshot(self) -> Snapshot:
         with self._lock:
-            return dict(self.replies), dict(self.warnings), dict(self.deliveries), self.series_dropped
-
-    def source_items(self) -> list[tuple[str, SourceStats]]:
-        with self._lock:
-            return sorted(self.sources.items())
+            sources = [(name, replace(stats, bad_lines=dict(stats.bad_lines))) for name, stats in self.sources.items()]
+            return Snapshot(dict(self.replies), dict(self.warnings), dict(self.deliveries), self.series_dropped,
+                            sorted(sources, key=lambda item: item[0]))
 
     def codes_seen(self) -> dict[str, int]:
         """Total replies per basic code, for the landing page."""
         out: dict[str, int] = {}
-        for (_mta, _role, _cmd, code, _enh), n in self.snapshot()[0].items():
+        for (_mta, _role, _cmd, code, _enh), n in self.snapshot().replies.items():
             out[code] = out.get(code, 0) + n
         return out
 
@@ -107,26 +127,28 @@ class SmtpCollector(Collector):
         self.counts = counts
 
     def collect(self) -> Iterator[Metric]:
-        replies, warnings, deliveries, dropped = self.counts.snapshot()
-        yield _reply_family("smtp_replies", "SMTP replies found in the mail log, by role, command and code.", replies)
+        snap = self.counts.snapshot()
+        yield _reply_family(
+            "smtp_replies", "SMTP replies found in the mail log, by role, command and code.", snap.replies
+        )
         yield _reply_family(
             "smtp_reject_warnings",
             "Rejections the MTA logged but did not send (Postfix reject_warning, warn_if_reject).",
-            warnings,
+            snap.warnings,
         )
         fam = CounterMetricFamily(
             "smtp_deliveries",
             "Delivery attempts by outcome (sent, deferred, bounced, expired).",
             labels=["mta", "status"],
         )
-        for (mta, status), n in sorted(deliveries.items()):
+        for (mta, status), n in sorted(snap.deliveries.items()):
             fam.add_metric([mta, status], n)
         yield fam
         yield from _code_info()
-        yield from self._health(dropped)
+        yield from self._health(snap)
 
-    def _health(self, dropped: int) -> Iterator[Metric]:
-        sources = self.counts.source_items()
+    def _health(self, snap: Snapshot) -> Iterator[Metric]:
+        sources = snap.sources
         simple = (
             ("lines_read", "Log lines read.", "lines"),
             ("lines_with_replies", "Log lines that held at least one SMTP reply.", "lines_with_replies"),
@@ -164,7 +186,7 @@ class SmtpCollector(Collector):
         yield CounterMetricFamily(
             "smtp_exporter_series_dropped",
             "Counts not exported because the series cap was reached.",
-            value=dropped,
+            value=snap.series_dropped,
         )
         yield CounterMetricFamily(
             "smtp_exporter_ingest_errors",

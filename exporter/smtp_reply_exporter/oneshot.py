@@ -82,7 +82,8 @@ def _jsonl_writer(path: str, out: TextIO) -> OnParsed:
 def _table(counts: Counts) -> str:
     """A summary for a person: replies by role, class and code, with meanings; then deliveries."""
     kb = knowledge_base()
-    replies, warnings, deliveries, _ = counts.snapshot()
+    snap = counts.snapshot()
+    replies, warnings, deliveries = snap.replies, snap.warnings, snap.deliveries
     by_code: dict[tuple[str, str], int] = {}
     for (_mta, role, _cmd, code, _enh), n in replies.items():
         by_code[(role, code)] = by_code.get((role, code), 0) + n
@@ -92,8 +93,8 @@ def _table(counts: Counts) -> str:
         lines.append(f"{role:<7} {entry.klass:<5} {code:<4} {n:>9}  {entry.weight:<19} {entry.meaning}")
     if len(lines) == 1:
         lines.append("(no SMTP replies found)")
-    total_lines = sum(s.lines for _, s in counts.source_items())
-    unrec = sum(s.lines_unrecognised for _, s in counts.source_items())
+    total_lines = sum(s.lines for _, s in snap.sources)
+    unrec = sum(s.lines_unrecognised for _, s in snap.sources)
     lines.append("")
     lines.append("Deliveries: " + (", ".join(f"{status}={n}" for (_m, status), n in sorted(deliveries.items()))
                                     or "none"))
