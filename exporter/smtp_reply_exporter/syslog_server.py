@@ -14,7 +14,7 @@ import socket
 import socketserver
 import threading
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .inbox import Chunk, Inbox
 from .metrics import SourceStats
@@ -83,11 +83,6 @@ class SyslogServer:
             timeout = IDLE_TIMEOUT
 
             def handle(self) -> None:
-                if not receiver._connections.acquire(blocking=False):
-                    receiver.stats.connections_refused += 1
-                    log.warning("syslog: connection limit (%d) reached; refusing %s", MAX_CONNECTIONS,
-                                self.client_address)
-                    return
                 try:
                     for batch in frames(self.rfile, receiver.malformed):
                         receiver.emit([line for m in batch if (line := _checked(m, receiver.malformed))], True)
@@ -96,8 +91,24 @@ class SyslogServer:
                 finally:
                     receiver._connections.release()
 
+        class LimitedTcpServer(socketserver.ThreadingTCPServer):
+            def process_request(self, request: Any, client_address: Any) -> None:
+                """Admit connections in the order they were accepted, and refuse one over the limit
+                here, before a thread is started for it."""
+                if not receiver._connections.acquire(blocking=False):
+                    receiver.stats.connections_refused += 1
+                    log.warning("syslog: connection limit (%d) reached; refusing %s", MAX_CONNECTIONS,
+                                client_address)
+                    self.shutdown_request(request)
+                    return
+                try:
+                    super().process_request(request, client_address)
+                except BaseException:  # no thread started: its handler will not release the slot
+                    receiver._connections.release()
+                    raise
+
         for proto in self.protocols:
-            base = socketserver.ThreadingUDPServer if proto == "udp" else socketserver.ThreadingTCPServer
+            base = socketserver.ThreadingUDPServer if proto == "udp" else LimitedTcpServer
             server_class = type(f"Syslog{proto.upper()}", (base,), {"address_family": family,
                                                                      "allow_reuse_address": True,
                                                                      "daemon_threads": True,

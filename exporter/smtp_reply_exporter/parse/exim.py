@@ -111,20 +111,20 @@ class EximParser:
             replies = replies_in(body, "client", command_of(err.group(1)), err.end())
             host = body.rfind("H=", 0, err.start())
             replies = self._remote_once(msgid, stamp, body[host if host >= 0 else err.start() :], replies)
-            return Parsed(MTA, tuple(replies), delivery)
+            return Parsed(MTA, replies, delivery)
         if delivery is not None:
             at = body.find(' C="')
             if at >= 0 and (conf := _CONFIRMATION.search(body, at)) is not None:
                 replies = self._confirmation(flag, msgid, conf.group(1))
-            return Parsed(MTA, tuple(replies), delivery)
+            return Parsed(MTA, replies, delivery)
         if " was: " in body and (call := _CALLOUT.search(body)) is not None:
             command = command_of(call.group(1) or call.group(2))
-            return Parsed(MTA, tuple(replies_in(body, "client", command, call.end())))
+            return Parsed(MTA, replies_in(body, "client", command, call.end()))
         if "authenticator failed" in body and (auth := _AUTH_FAILED.search(body)) is not None:
-            return Parsed(MTA, tuple(replies_in(body, "server", "AUTH", auth.end())))
+            return Parsed(MTA, replies_in(body, "server", "AUTH", auth.end()))
         at = body.find("rejected ")  # a match starts there or at "temporarily " right before it
         if at >= 0 and (acl := _ACL_REJECT.search(body, max(0, at - 12))) is not None:
-            return Parsed(MTA, tuple(replies_in(body, "server", command_of(acl.group(1)), acl.end())))
+            return Parsed(MTA, replies_in(body, "server", command_of(acl.group(1)), acl.end()))
         if body.startswith("SMTP connection from ") and body.endswith(" closed by QUIT"):
             return _QUIT
         if flag == "<=" and _RECEIVED_BY_SMTP.search(body):

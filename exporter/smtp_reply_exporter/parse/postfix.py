@@ -91,8 +91,8 @@ class PostfixParser:
             if m is not None:
                 replies = replies_in(msg, "server", command_of(m.group(2)), m.end())
                 if m.group(1) == "reject_warning":
-                    return Parsed(MTA, warnings=tuple(replies))
-                return Parsed(MTA, tuple(replies))
+                    return Parsed(MTA, warnings=replies)
+                return Parsed(MTA, replies)
         at = msg.find("status=")
         if at >= 0:
             status, text = _status(msg, at + 7)
@@ -100,13 +100,13 @@ class PostfixParser:
                 replies = _client_replies(text) if text else ()
                 if replies and replies[0].command == "DATA" and not program.endswith("/lmtp"):
                     replies = self._once_per_transaction(pid, msg, text, replies)
-                return Parsed(MTA, tuple(replies), status)
+                return Parsed(MTA, replies, status)
         if " said: " in msg or "refused to talk to me: " in msg:
-            return Parsed(MTA, tuple(_client_replies(msg)))
+            return Parsed(MTA, _client_replies(msg))
         if "proxy-" in msg:
             m = _PROXY.match(msg)
             if m is not None:
-                return Parsed(MTA, tuple(replies_in(msg, "server", command_of(m.group(1)), m.end())))
+                return Parsed(MTA, replies_in(msg, "server", command_of(m.group(1)), m.end()))
         return NOTHING
 
     def _once_per_transaction(self, pid: str, msg: str, reply: str, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
