@@ -38,14 +38,6 @@ _QUIT = Parsed(MTA, (Reply("server", "QUIT", "221", "", inferred=True),))
 _RECEIVED = {cmd: Parsed(MTA, (Reply("server", cmd, "250", "", inferred=True),)) for cmd in ("DATA", "BDAT")}
 
 
-def split_prefix(m: re.Match[str]) -> tuple[str, str | None, str]:
-    """(timestamp, message id or None, rest) from _PREFIX's match on a message."""
-    msgid = m.group(2)
-    if msgid is not None and not 16 <= len(msgid) <= 23:
-        return m.group(1) or "", None, m.string[m.start(2) :]
-    return m.group(1) or "", msgid, m.string[m.end() :]
-
-
 def _seconds(stamp: str) -> float | None:
     try:
         return datetime.fromisoformat(stamp[:19]).timestamp()
@@ -100,7 +92,11 @@ class EximParser:
         return None if m is None or m.group(1) is None else self._parse(m)
 
     def _parse(self, prefix: re.Match[str]) -> Parsed:
-        stamp, msgid, body = split_prefix(prefix)
+        stamp, msgid = prefix.groups("")
+        if msgid and not 16 <= len(msgid) <= 23:  # shaped like a message id, but too short or long
+            msgid, body = "", prefix.string[prefix.start(2) :]
+        else:
+            body = prefix.string[prefix.end() :]
         flag = body[:2]
         delivery = _DELIVERY.get(flag) if body[2:3] == " " else None
         if delivery == "bounced" and "retry timeout exceeded" in body:
@@ -132,7 +128,7 @@ class EximParser:
             return _RECEIVED["BDAT" if " K " in body else "DATA"]
         return NOTHING
 
-    def _confirmation(self, flag: str, msgid: str | None, text: str) -> tuple[Reply, ...]:
+    def _confirmation(self, flag: str, msgid: str, text: str) -> tuple[Reply, ...]:
         replies = replies_at(text, "client", "DATA")
         if not replies:
             return ()
@@ -141,25 +137,25 @@ class EximParser:
         self._remember(self._last_confirmation, msgid, text)
         return replies
 
-    def _remote_once(self, msgid: str | None, stamp: str, text: str, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
+    def _remote_once(self, msgid: str, stamp: str, text: str, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
         when = _seconds(stamp)
-        previous = self._last_remote_error.get(msgid or "")
+        previous = self._last_remote_error.get(msgid)
         if previous is not None and previous[1] == text and (
             when is None or previous[0] is None or abs(when - previous[0]) <= SAME_REPLY_SECONDS
         ):
             return ()
         if len(self._last_remote_error) >= self.MAX_MESSAGES:
             self._last_remote_error.clear()
-        self._last_remote_error[msgid or ""] = (when, text)
+        self._last_remote_error[msgid] = (when, text)
         return replies
 
-    def _once(self, last: dict[str, str], msgid: str | None, key: str, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
-        if last.get(msgid or "") == key:
+    def _once(self, last: dict[str, str], msgid: str, key: str, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
+        if last.get(msgid) == key:
             return ()
         self._remember(last, msgid, key)
         return replies
 
-    def _remember(self, last: dict[str, str], msgid: str | None, key: str) -> None:
+    def _remember(self, last: dict[str, str], msgid: str, key: str) -> None:
         if len(last) >= self.MAX_MESSAGES:
             last.clear()
-        last[msgid or ""] = key
+        last[msgid] = key
