@@ -10,11 +10,37 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from smtp_reply_exporter.metrics import SourceStats
+from smtp_reply_exporter.tail import Follower
+
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class Reader:
+    """A follower of one log, started as the daemon starts it (opened, and standing at the end unless
+    told otherwise), then polled; `lines` keeps every line it yielded."""
+
+    def __init__(self, path: Path, **kw) -> None:  # type: ignore[no-untyped-def]
+        self.stats = SourceStats()
+        self.follower = Follower(str(path), self.stats, **kw)
+        self.lines: list[bytes] = []
+        self.poll()
+
+    def poll(self) -> list[bytes]:
+        """The complete lines this poll read, split at LF only (a CR alone does not end a line)."""
+        new = b"".join(self.follower.poll()).split(b"\n")[:-1]
+        self.lines += new
+        return new
+
+
+def reader_of_empty(path: Path) -> Reader:
+    """An empty log, created now, and a Reader of it."""
+    path.write_text("")
+    return Reader(path)
 
 
 class Exporter:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, wait_for
+from conftest import free_port, reader_of_empty, wait_for
 from smtp_reply_exporter import state
 from smtp_reply_exporter.metrics import SourceStats
 from smtp_reply_exporter.syslog_server import MAX_CONNECTIONS
@@ -153,20 +153,17 @@ def test_a_state_file_that_cannot_be_written_is_reported_not_fatal(tmp_path, cap
 
 def test_a_10_mb_line_is_cut_counted_and_memory_stays_bounded(tmp_path):
     log = tmp_path / "mail.log"
-    log.write_text("")
-    stats = SourceStats()
-    follower = Follower(str(log), stats)
-    b"".join(follower.poll())  # open, standing at the end
+    r = reader_of_empty(log)
     with open(log, "a") as f:
         f.write("x" * 10_000_000 + "\n" + LINE)
     tracemalloc.start()
     try:
-        lines = b"".join(follower.poll()).splitlines()
+        lines = r.poll()
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert lines == [b"x" * MAX_LINE, LINE.rstrip("\n").encode()]
-    assert stats.bad_lines["too_long"] == 1
+    assert r.stats.bad_lines["too_long"] == 1
     assert peak < 4 * 1024 * 1024, peak
 
 
@@ -190,12 +187,9 @@ def test_syslog_connections_over_the_limit_are_refused_and_counted(exporter):
 
 def test_cr_only_line_ends_are_one_long_line_cut_and_counted(tmp_path):
     log = tmp_path / "mail.log"
-    log.write_text("")
-    stats = SourceStats()
-    follower = Follower(str(log), stats)
-    b"".join(follower.poll())
+    r = reader_of_empty(log)
     with open(log, "a", newline="") as f:
         f.write((LINE.rstrip("\n") + "\r") * 2_000 + "\n" + LINE)  # 2,000 lines ended by CR alone
-    lines = b"".join(follower.poll()).split(b"\n")[:-1]  # bytes.splitlines() would split at CR too
+    lines = r.poll()  # split at LF only: CR does not end a line
     assert len(lines) == 2 and len(lines[0]) == MAX_LINE and lines[1] == LINE.rstrip("\n").encode()
-    assert stats.bad_lines["too_long"] == 1
+    assert r.stats.bad_lines["too_long"] == 1

@@ -7,23 +7,7 @@ import os
 import shutil
 import threading
 
-from conftest import wait_for
-from smtp_reply_exporter.metrics import SourceStats
-from smtp_reply_exporter.tail import Follower
-
-
-class Reader:
-    """A follower and everything it yielded so far."""
-
-    def __init__(self, path, **kw) -> None:  # type: ignore[no-untyped-def]
-        self.stats = SourceStats()
-        self.follower = Follower(str(path), self.stats, **kw)
-        self.lines: list[bytes] = []
-        self.poll()  # as the daemon does at start: open, and stand at the end of what exists
-
-    def poll(self) -> list[bytes]:
-        self.lines += b"".join(self.follower.poll()).splitlines()
-        return self.lines
+from conftest import Reader, reader_of_empty, wait_for
 
 
 def write(path, *lines: str, mode: str = "a") -> None:
@@ -36,13 +20,14 @@ def numbered(prefix: str, n: int) -> list[str]:
 
 
 def expect(reader: Reader, *groups: list[str]) -> None:
-    assert reader.poll() == [line.encode() for group in groups for line in group]
+    """After one more poll, everything the reader yielded is these lines, in this order, once."""
+    reader.poll()
+    assert reader.lines == [line.encode() for group in groups for line in group]
 
 
 def test_rename_and_create(tmp_path):
     log = tmp_path / "mail.log"
-    log.write_text("")
-    r = Reader(log)
+    r = reader_of_empty(log)
     write(log, *numbered("a", 3))
     os.rename(log, tmp_path / "mail.log.1")
     write(log, *numbered("b", 3))
@@ -51,8 +36,7 @@ def test_rename_and_create(tmp_path):
 
 def test_copytruncate(tmp_path):
     log = tmp_path / "mail.log"
-    log.write_text("")
-    r = Reader(log)
+    r = reader_of_empty(log)
     write(log, *numbered("a", 5))
     r.poll()
     shutil.copyfile(log, tmp_path / "mail.log.1")
@@ -65,8 +49,7 @@ def test_copytruncate(tmp_path):
 
 def test_delete_and_recreate_after_a_while(tmp_path):
     log = tmp_path / "mail.log"
-    log.write_text("")
-    r = Reader(log)
+    r = reader_of_empty(log)
     write(log, *numbered("a", 2))
     log.unlink()
     r.poll()
@@ -92,8 +75,7 @@ def test_symlink_flip(tmp_path):
 
 def test_two_rotations_before_the_reader_wakes_up(tmp_path):
     log = tmp_path / "mail.log"
-    log.write_text("")
-    r = Reader(log)
+    r = reader_of_empty(log)
     write(log, *numbered("a", 3))
     r.poll()
     write(log, *numbered("a-late", 1))
@@ -108,8 +90,7 @@ def test_two_rotations_before_the_reader_wakes_up(tmp_path):
 
 def test_compressed_rotation_of_the_file_being_read(tmp_path):
     log = tmp_path / "mail.log"
-    log.write_text("")
-    r = Reader(log)
+    r = reader_of_empty(log)
     write(log, *numbered("a", 3))
     r.poll()
     write(log, *numbered("a-late", 2))
@@ -123,8 +104,7 @@ def test_compressed_rotation_of_the_file_being_read(tmp_path):
 
 def test_a_missed_rotation_that_was_compressed_is_read_through_gzip(tmp_path):
     log = tmp_path / "mail.log"
-    log.write_text("")
-    r = Reader(log)
+    r = reader_of_empty(log)
     write(log, *numbered("a", 1))
     r.poll()
     os.rename(log, tmp_path / "mail.log.1")
@@ -140,8 +120,7 @@ def test_directory_recreated(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
     log = logs / "mail.log"
-    log.write_text("")
-    r = Reader(log)
+    r = reader_of_empty(log)
     write(log, *numbered("a", 2))
     shutil.rmtree(logs)
     r.poll()
@@ -152,8 +131,7 @@ def test_directory_recreated(tmp_path):
 
 def test_rotation_in_the_middle_of_a_burst_of_100k_lines(tmp_path):
     log = tmp_path / "mail.log"
-    log.write_text("")
-    r = Reader(log)
+    r = reader_of_empty(log)
     done = threading.Event()
 
     def writer() -> None:
@@ -171,8 +149,8 @@ def test_rotation_in_the_middle_of_a_burst_of_100k_lines(tmp_path):
     while not done.is_set():
         r.poll()
     thread.join()
-    lines = r.poll()
-    assert lines == [f"first {i}".encode() for i in range(50_000)] + [f"second {i}".encode() for i in range(50_000)]
+    r.poll()
+    assert r.lines == [f"first {i}".encode() for i in range(50_000)] + [f"second {i}".encode() for i in range(50_000)]
 
 
 def test_daemon_counts_a_burst_with_rotation_exactly(tmp_path, exporter):

@@ -5,13 +5,9 @@ import os
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import Reader, reader_of_empty
 from smtp_reply_exporter import state
-from smtp_reply_exporter.metrics import SourceStats
-from smtp_reply_exporter.tail import MAX_LINE, Follower, has_long_line
-
-
-def read(f: Follower) -> list[bytes]:
-    return b"".join(f.poll()).splitlines()
+from smtp_reply_exporter.tail import MAX_LINE, has_long_line
 
 
 def write(path, text: str, mode: str = "a") -> None:
@@ -22,86 +18,72 @@ def write(path, text: str, mode: str = "a") -> None:
 def test_starts_at_the_end_by_default_and_from_the_start_when_asked(tmp_path):
     log = tmp_path / "mail.log"
     write(log, "old 1\nold 2\n")
-    assert read(Follower(str(log), SourceStats())) == []
-    assert read(Follower(str(log), SourceStats(), from_start=True)) == [b"old 1", b"old 2"]
+    assert Reader(log).lines == []
+    assert Reader(log, from_start=True).lines == [b"old 1", b"old 2"]
 
 
 def test_a_partial_line_is_held_until_its_newline(tmp_path):
     log = tmp_path / "mail.log"
-    log.write_text("")
-    f = Follower(str(log), SourceStats())
-    read(f)
+    r = reader_of_empty(log)
     write(log, "first\nsec")
-    assert read(f) == [b"first"]
+    assert r.poll() == [b"first"]
     write(log, "ond\n")
-    assert read(f) == [b"second"]
+    assert r.poll() == [b"second"]
 
 
 def test_rename_rotation_drains_the_old_file_then_reads_the_new_one(tmp_path):
     log = tmp_path / "mail.log"
-    log.write_text("")
-    stats = SourceStats()
-    f = Follower(str(log), stats)
-    read(f)
+    r = reader_of_empty(log)
     write(log, "a\n")
-    assert read(f) == [b"a"]
+    assert r.poll() == [b"a"]
     write(log, "b\n")  # written before rotation, not yet read
     os.rename(log, tmp_path / "mail.log.1")
     write(tmp_path / "mail.log.1", "c\n")  # the writer still had the old file open
     write(log, "d\n", "w")
-    assert read(f) == [b"b", b"c", b"d"]
-    assert stats.rotations == 1
+    assert r.poll() == [b"b", b"c", b"d"]
+    assert r.stats.rotations == 1
 
 
 def test_copytruncate_reads_again_from_the_start(tmp_path):
     log = tmp_path / "mail.log"
-    log.write_text("")
-    stats = SourceStats()
-    f = Follower(str(log), stats)
-    read(f)
+    r = reader_of_empty(log)
     write(log, "one\ntwo\n")
-    assert read(f) == [b"one", b"two"]
+    assert r.poll() == [b"one", b"two"]
     log.write_text("")  # copytruncate
     write(log, "x\n")
-    assert read(f) == [b"x"]
-    assert stats.truncations == 1
+    assert r.poll() == [b"x"]
+    assert r.stats.truncations == 1
 
 
 def test_delete_and_recreate_is_a_rotation(tmp_path):
     log = tmp_path / "mail.log"
-    log.write_text("")
-    stats = SourceStats()
-    f = Follower(str(log), stats)
-    read(f)
+    r = reader_of_empty(log)
     write(log, "before\n")
     log.unlink()
-    assert read(f) == [b"before"]  # drained from the still open descriptor
+    assert r.poll() == [b"before"]  # drained from the still open descriptor
     write(log, "after\n", "w")
-    assert read(f) == [b"after"]
-    assert stats.rotations == 1
+    assert r.poll() == [b"after"]
+    assert r.stats.rotations == 1
 
 
 def test_a_file_that_does_not_exist_yet_is_read_whole_when_it_appears(tmp_path):
     log = tmp_path / "later.log"
-    f = Follower(str(log), SourceStats())
-    assert read(f) == []
+    r = Reader(log)
+    assert r.lines == []
     write(log, "hello\n", "w")
-    assert read(f) == [b"hello"]
+    assert r.poll() == [b"hello"]
 
 
 def test_overlong_lines_are_cut_counted_and_the_next_line_survives(tmp_path):
     log = tmp_path / "mail.log"
-    log.write_text("")
-    stats = SourceStats()
-    f = Follower(str(log), stats)
-    read(f)
+    r = reader_of_empty(log)
     write(log, "x" * (3 * MAX_LINE))
-    assert read(f) == [b"x" * MAX_LINE]
+    assert r.poll() == [b"x" * MAX_LINE]
     write(log, "y" * 100 + "\nnext\n")
-    assert read(f) == [b"next"]
+    assert r.poll() == [b"next"]
     write(log, "z" * (MAX_LINE + 5) + "\nafter\n")
-    assert read(f) == [b"z" * MAX_LINE, b"after"]
-    assert stats.bad_lines["too_long"] == 2
+    assert r.poll() == [b"z" * MAX_LINE, b"after"]
+    assert r.stats.bad_lines["too_long"] == 2
 
 
 @settings(max_examples=200, deadline=None)
@@ -114,29 +96,27 @@ def test_long_line_check_agrees_with_measuring_every_line(lengths):
 def test_restart_with_state_resumes_without_skip_or_repeat(tmp_path):
     log, state_file = tmp_path / "mail.log", str(tmp_path / "state.json")
     write(log, "a\nb\n")
-    f = Follower(str(log), SourceStats(), from_start=True)
-    assert read(f) == [b"a", b"b"]
+    r = Reader(log, from_start=True)
+    assert r.lines == [b"a", b"b"]
     write(log, "partial")
-    assert read(f) == []
-    state.save(state_file, state.State({str(log): f.position}))
-    f.close()
+    assert r.poll() == []
+    state.save(state_file, state.State({str(log): r.follower.position}))
+    r.follower.close()
     write(log, " line\nc\n")
-    g = Follower(str(log), SourceStats(), resume=state.load(state_file).positions[str(log)])
-    assert read(g) == [b"partial line", b"c"]
+    assert Reader(log, resume=state.load(state_file).positions[str(log)]).lines == [b"partial line", b"c"]
 
 
 def test_restart_after_a_rotation_while_stopped_finishes_the_old_file_first(tmp_path):
     log = tmp_path / "mail.log"
     write(log, "a\n")
-    f = Follower(str(log), SourceStats(), from_start=True)
-    assert read(f) == [b"a"]
-    pos = f.position
-    f.close()
+    r = Reader(log, from_start=True)
+    assert r.lines == [b"a"]
+    pos = r.follower.position
+    r.follower.close()
     write(log, "b\n")
     os.rename(log, tmp_path / "mail.log.1")
     write(log, "c\n", "w")
-    g = Follower(str(log), SourceStats(), resume=pos)
-    assert read(g) == [b"b", b"c"]
+    assert Reader(log, resume=pos).lines == [b"b", b"c"]
 
 
 def test_a_corrupt_state_file_is_reported_and_ignored(tmp_path, caplog):
