@@ -121,7 +121,7 @@ class Pipeline:
         self._discover()
         for path, (source, follower) in list(self.followers.items()):
             stats = self.counts.source(source)
-            unwrap = self.unwrappers.setdefault(path, Unwrapper())
+            unwrap = self._unwrapper(path)
             for chunk in follower.poll():
                 self.ingest.feed(chunk, stats, unwrap=unwrap)
         self._drain_inbox()
@@ -129,10 +129,16 @@ class Pipeline:
 
     def _drain_inbox(self) -> None:
         for chunk in self.inbox.drain():
-            unwrap = self.unwrappers.setdefault(chunk.source, Unwrapper())
-            self.ingest.feed(chunk.data, self.counts.source(chunk.source), unwrap=unwrap)
+            self.ingest.feed(chunk.data, self.counts.source(chunk.source), unwrap=self._unwrapper(chunk.source))
             if chunk.cursor is not None:
                 self.cursors[chunk.source] = chunk.cursor
+
+    def _unwrapper(self, key: str) -> Unwrapper:
+        """The container-format state of one file or push source, made when it is first read."""
+        unwrap = self.unwrappers.get(key)
+        if unwrap is None:
+            unwrap = self.unwrappers[key] = Unwrapper()
+        return unwrap
 
     def _discover(self) -> None:
         for pattern in self.config.files:

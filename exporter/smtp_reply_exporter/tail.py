@@ -74,6 +74,18 @@ class LineSplitter:
         log.warning("%s: line longer than %d bytes cut and counted", self.name, MAX_LINE)
 
 
+def has_long_line(chunk: bytes) -> bool:
+    """Does a line of `chunk` (which ends with a newline) exceed MAX_LINE? Checked a window of
+    MAX_LINE bytes at a time, so a chunk of short lines costs a few searches, not a split."""
+    start = 0
+    while len(chunk) - start > MAX_LINE:
+        nl = chunk.rfind(b"\n", start, start + MAX_LINE + 1)
+        if nl < 0:
+            return True
+        start = nl + 1
+    return False
+
+
 @dataclass(frozen=True)
 class Position:
     """Where reading stopped: the file's identity and the offset after the last complete line."""
@@ -263,19 +275,6 @@ class Follower:
     def _error(self, what: str, err: OSError) -> None:
         self.stats.open_errors += 1
         log.warning("%s: cannot %s: %s", self.path, what, err)
-
-
-
-def has_long_line(chunk: bytes) -> bool:
-    """Does a line of `chunk` (which ends with a newline) exceed MAX_LINE? Checked a window of
-    MAX_LINE bytes at a time, so a chunk of short lines costs a few searches, not a split."""
-    start = 0
-    while len(chunk) - start > MAX_LINE:
-        nl = chunk.rfind(b"\n", start, start + MAX_LINE + 1)
-        if nl < 0:
-            return True
-        start = nl + 1
-    return False
 
 
 def _open_log(path: str) -> BinaryIO:
