@@ -126,37 +126,22 @@ def run_live(workdir: Path, seconds: float = 10.0, rate: int = 1000) -> dict[str
         proc.wait(30)
 
 
+def counted_all(families: list, expected: dict[str, int]) -> bool:  # type: ignore[type-arg]
+    """Every line read, and then the counts must equal the generator's exactly."""
+    if lines_read(families) < expected["lines"]:
+        return False
+    got = counted(families)
+    want = Counter({k: v for k, v in expected.items() if k != "lines"})
+    if got != want:
+        raise SystemExit(f"COUNTS DIFFER from the generator's:\n  missing {want - got}\n  extra {got - want}")
+    return True
+
+
 def run_once(corpus: Path, expected: dict[str, int], workdir: Path) -> dict[str, float]:
     log = workdir / "mail.log"
-    log.write_text("")
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "smtp_reply_exporter", "serve", "--log.path", str(log),
-                             "--web.listen-address", f"127.0.0.1:{port}", "--log.level", "warn"])
-    try:
-        wait_up(port)
-        cpu0 = cpu_seconds(proc.pid)
-        t0 = time.monotonic()
-        with open(corpus, "rb") as src, open(log, "ab") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-        scrapes = []
-        while True:
-            s0 = time.monotonic()
-            fams = scrape(port)
-            scrapes.append(time.monotonic() - s0)
-            if lines_read(fams) >= expected["lines"]:
-                break
-            time.sleep(0.02)
-        wall = time.monotonic() - t0
-        cpu = cpu_seconds(proc.pid) - cpu0
-        got = counted(fams)
-        want = Counter({k: v for k, v in expected.items() if k != "lines"})
-        if got != want:
-            raise SystemExit(f"COUNTS DIFFER from the generator's:\n  missing {want - got}\n  extra {got - want}")
-        return {"wall": wall, "cpu": cpu, "rss": peak_rss_mib(proc.pid), "lines": expected["lines"],
-                "scrape_p99": percentile(scrapes, 0.99)}
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    cmd = [sys.executable, "-m", "smtp_reply_exporter", "serve", "--log.path", str(log),
+           "--web.listen-address", "127.0.0.1:{port}", "--log.level", "warn"]
+    return run_exporter(cmd, log, corpus, lambda fams: counted_all(fams, expected), stderr=None)
 
 
 GO_EXPORTER = "/usr/bin/prometheus-postfix-exporter"
@@ -179,7 +164,7 @@ def run_go(corpus: Path, lines: int, workdir: Path) -> dict[str, float]:
     log = workdir / "go.log"
     cmd = [GO_EXPORTER, f"--postfix.logfile_path={log}", "--web.listen-address=127.0.0.1:{port}",
            "--postfix.showq_path=/nonexistent"]
-    return run_other(cmd, log, corpus, lambda fams: go_lines(fams) >= lines)
+    return run_exporter(cmd, log, corpus, lambda fams: go_lines(fams) >= lines)
 
 
 MTAIL = "/usr/bin/mtail"
@@ -208,24 +193,33 @@ def run_mtail(corpus: Path, expected: dict[str, int], workdir: Path) -> dict[str
     progs.mkdir(exist_ok=True)
     shutil.copy(MTAIL_POSTFIX_PROGRAM, progs)
     cmd = [MTAIL, "--progs", str(progs), "--logs", str(log), "--address", "127.0.0.1", "--port", "{port}"]
-    return run_other(cmd, log, corpus, lambda fams: mtail_done(fams, expected))
+    return run_exporter(cmd, log, corpus, lambda fams: mtail_done(fams, expected))
 
 
-def run_other(cmd: list[str], log: Path, corpus: Path, done: Callable[[list], bool]) -> dict[str, float]:  # type: ignore[type-arg]
-    """Another exporter measured like ours: empty file, append the corpus at once, poll until `done`."""
+def run_exporter(cmd: list[str], log: Path, corpus: Path, done: Callable[[list], bool],  # type: ignore[type-arg]
+                 stderr: int | None = subprocess.DEVNULL) -> dict[str, float]:
+    """One exporter measured: started on an empty file, the whole corpus appended at once, /metrics
+    polled until `done` says every line is counted. "{port}" in `cmd` becomes a free port."""
     log.write_text("")
     port = free_port()
     proc = subprocess.Popen([arg.replace("{port}", str(port)) for arg in cmd],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         wait_up(port)
         time.sleep(0.5)  # some open the file after they start serving: let them reach its end first
         cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
         with open(corpus, "rb") as src, open(log, "ab") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
-        while not done(scrape(port)):
+        scrapes = []
+        while True:
+            s0 = time.monotonic()
+            families = scrape(port)
+            scrapes.append(time.monotonic() - s0)
+            if done(families):
+                break
             time.sleep(0.02)
-        return {"wall": time.monotonic() - t0, "cpu": cpu_seconds(proc.pid) - cpu0, "rss": peak_rss_mib(proc.pid)}
+        return {"wall": time.monotonic() - t0, "cpu": cpu_seconds(proc.pid) - cpu0, "rss": peak_rss_mib(proc.pid),
+                "scrape_p99": percentile(scrapes, 0.99)}
     finally:
         proc.terminate()
         proc.wait(30)
