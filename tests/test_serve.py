@@ -1,5 +1,6 @@
 """The daemon as a user runs it: a real process, real files, real HTTP on 127.0.0.1."""
 
+import gzip
 import os
 import pty
 import signal
@@ -73,6 +74,18 @@ def test_it_warns_when_run_as_root_and_writes_nothing_but_its_state_file(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mail.log", "state.json"]
     if os.geteuid() == 0:
         assert "running as root" in output
+
+
+def test_parse_reads_a_gzipped_rotated_log_like_the_plain_one(tmp_path):
+    plain, packed = tmp_path / "mail.log.1", tmp_path / "mail.log.2.gz"
+    plain.write_text(REJECT * 3)
+    with gzip.open(packed, "wt") as f:
+        f.write(REJECT * 3)
+    cmd = [sys.executable, "-m", "smtp_reply_exporter", "parse", "--format", "table"]
+    outputs = [subprocess.run([*cmd, str(p)], capture_output=True, text=True, timeout=60) for p in (plain, packed)]
+    assert all(out.returncode == 0 for out in outputs)
+    assert "Lines: 3 read, 0 not recognised" in outputs[1].stdout
+    assert outputs[0].stdout == outputs[1].stdout
 
 
 def test_parse_shows_progress_on_a_terminal_and_is_quiet_otherwise(tmp_path):

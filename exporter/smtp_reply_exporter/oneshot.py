@@ -13,7 +13,7 @@ from .codes import knowledge_base
 from .ingest import Ingest, OnParsed
 from .metrics import Counts, SmtpCollector
 from .reply import Parsed
-from .tail import Follower
+from .tail import read_whole
 from .unwrap import Unwrapper
 
 
@@ -25,21 +25,15 @@ def run(files: list[str], fmt: str, mta: str, out: TextIO, err: TextIO) -> int:
     for path in files:
         stats = counts.source(path)
         on_parsed = _jsonl_writer(path, out) if fmt == "jsonl" else None
-        follower = Follower(path, stats, from_start=True)
         size = _size(path)
         unwrap = Unwrapper()
-        for chunk in follower.poll_once():
+        for chunk in read_whole(path, stats):  # gunzipped when the name ends in .gz, as rotated logs do
             ingest.feed(chunk, stats, on_parsed, unwrap)
             if progress is not None:
                 progress.show(path, stats.bytes, size)
-        if follower.position is None:
+        if stats.open_errors:
             err.write(f"smtp-reply-exporter: error: cannot read {path}\n")
             status = 1
-            continue
-        tail = follower.lines.flush()
-        if tail:
-            ingest.feed(tail, stats, on_parsed, unwrap)
-        follower.close()
     if progress is not None:
         progress.done()
     if fmt == "prometheus":
@@ -52,6 +46,9 @@ def run(files: list[str], fmt: str, mta: str, out: TextIO, err: TextIO) -> int:
 
 
 def _size(path: str) -> int:
+    """The bytes there are to read; 0 (no percentage shown) when unknown, as for a .gz file."""
+    if path.endswith(".gz"):
+        return 0
     try:
         return os.stat(path).st_size
     except OSError:

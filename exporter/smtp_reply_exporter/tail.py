@@ -158,7 +158,7 @@ class Follower:
             log.warning("%s: rotated twice between two polls; reading %s whole", self.path, sibling)
             self._seen.add(ident)
             self.stats.rotations += 1
-            yield _read_whole(sibling, self.stats)
+            yield read_whole(sibling, self.stats)
 
     def poll(self) -> Iterator[bytes]:
         """Yield chunks of complete lines written since the last poll, following rotation."""
@@ -290,7 +290,7 @@ def _head(path: str) -> bytes | None:
         return None
 
 
-def _read_whole(path: str, stats: SourceStats) -> Iterator[bytes]:
+def read_whole(path: str, stats: SourceStats) -> Iterator[bytes]:
     """Complete lines of a whole file, gunzipped when its name says so."""
     splitter = LineSplitter(stats, path)
     try:
