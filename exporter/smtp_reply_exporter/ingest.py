@@ -50,6 +50,8 @@ class Ingest:
                 batch.lines_unrecognised = times
                 continue
             mta = parsed.mta
+            if parsed.implausible:
+                stats.bad_lines["implausible"] += times
             if parsed.replies:
                 batch.lines_with_replies += times
                 for r in parsed.replies:

@@ -19,7 +19,7 @@ from . import __version__
 from .codes import knowledge_base
 
 ReplyKey = tuple[str, str, str, str, str]  # mta, role, command, code, enhanced_code
-BAD_LINE_REASONS = ("invalid_utf8", "nul_bytes", "too_long", "malformed", "dropped")
+BAD_LINE_REASONS = ("invalid_utf8", "nul_bytes", "too_long", "malformed", "dropped", "implausible")
 DEFAULT_MAX_SERIES = 10_000
 
 

@@ -31,3 +31,4 @@ class Parsed(NamedTuple):
     delivery: str | None = None
     warnings: tuple[Reply, ...] = ()  # logged as a rejection but not sent (Postfix reject_warning)
     deliveries: int = 1  # recipients the delivery outcome stands for (Sendmail lists several per line)
+    implausible: bool = False  # a number in the line is beyond any real session: counted as a bad line, no replies
