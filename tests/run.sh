@@ -2,18 +2,40 @@
 # The whole test suite on a fresh Debian machine (as root): system packages, the project, lint, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+apt_updated=0
+apt_update() { [ "$apt_updated" = 1 ] || { apt-get update -qq; apt_updated=1; }; }
 
 need=()
 command -v postconf >/dev/null || need+=(postfix)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v chromium >/dev/null || need+=(chromium)
-command -v patchelf >/dev/null || need+=(patchelf)
 command -v m4 >/dev/null || need+=(m4)
+command -v podman >/dev/null || need+=(podman runc)
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 [ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote)
+
+# The e2e tests run Exim, OpenSMTPD and Sendmail unpacked with `dpkg -x`, which brings none of their
+# Depends: install the shared libraries among those (the lib* Depends of tests/e2e/unpacked.py's list).
+unpacked=$(python3 -c 'import sys; sys.path.insert(0, "tests"); from e2e.unpacked import UNPACKED
+print(" ".join(p for ps in UNPACKED.values() for p in ps))')
+apt-cache show $unpacked >/dev/null 2>&1 || apt_update
+for lib in $(apt-cache depends --important $unpacked | awk '$1 ~ /Depends:$/ && $2 ~ /^lib/ {print $2}' | sort -u); do
+  dpkg-query -W -f='${Status}\n' "$lib" 2>/dev/null | grep -q '^install ok installed' || need+=("$lib")
+done
+
 if [ ${#need[@]} -gt 0 ]; then
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  apt_update
+  echo "tests/run.sh: installing ${need[*]}"
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# podman in this sandbox: no setrlimit for containers, cgroups in hybrid mode (../shared/containers.md)
+if [ ! -e /etc/containers/containers.conf ]; then
+  mkdir -p /etc/containers
+  printf '[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\n' \
+    > /etc/containers/containers.conf
 fi
 
 python3 -m pip install -q -e '.[test]'

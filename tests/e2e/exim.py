@@ -1,45 +1,24 @@
 """A private, real Exim 4 on 127.0.0.1, run from its unpacked Debian package beside the system's Postfix.
 
 Debian's exim4-daemon-light cannot be installed next to Postfix (both are the system MTA), so its
-package is downloaded and unpacked into a cache; libidn12 is unpacked beside it and the binary's
-library path points there (a setuid binary ignores LD_LIBRARY_PATH, and Exim clears its
-environment when it re-executes itself for deliveries). The compiled-in user Debian-exim must exist.
+package is downloaded and unpacked into a cache (tests/run.sh installs the libraries it needs).
+The compiled-in user Debian-exim must exist.
 """
 
 from __future__ import annotations
 
-import os
 import pwd
 import shutil
 import subprocess
 from pathlib import Path
 
-from conftest import free_port, wait_listening
+from conftest import free_port
+from e2e.unpacked import unpack, wait_started
 
-PACKAGES = ("exim4-daemon-light", "libidn12")
-CACHE = Path(os.environ.get("SMTP_E2E_CACHE", "/var/cache/smtp-reply-exporter-tests"))
 USER = "Debian-exim"
 RECIPIENT_REJECTS = {"reject550@test.example": ("deny", "550 5.1.1 No such user"),
                      "tempfail450@test.example": ("defer", "450 4.2.0 Try again later"),
                      "busy455@test.example": ("defer", "455 4.5.3 Too busy")}
-
-
-def unpacked_exim() -> Path:
-    """The exim binary from Debian's package, unpacked once into the cache."""
-    root = CACHE / "exim-root"
-    binary = root / "usr" / "sbin" / "exim4"
-    if binary.exists():
-        return binary
-    downloads = CACHE / "debs"
-    downloads.mkdir(parents=True, exist_ok=True)
-    os.chmod(downloads, 0o777)  # apt's sandbox user writes here
-    subprocess.run(["apt-get", "download", *PACKAGES], cwd=downloads, check=True, capture_output=True)
-    for deb in downloads.glob("*.deb"):
-        subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True)
-    libdir = next(root.glob("usr/lib/*-linux-gnu"))
-    subprocess.run(["patchelf", "--set-rpath", str(libdir), str(binary)], check=True)
-    os.chmod(CACHE, 0o755)
-    return binary
 
 
 def ensure_user() -> None:
@@ -60,7 +39,7 @@ class Exim:
 
     def start(self) -> Exim:
         ensure_user()
-        binary = unpacked_exim()
+        binary = unpack("exim", "usr/sbin/exim4")
         for sub in ("spool", "log"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
             shutil.chown(self.root / sub, USER, USER)
@@ -120,7 +99,7 @@ begin retry
         with open(self.root / "exim.stderr", "wb") as stderr:
             self.proc = subprocess.Popen([str(binary), "-C", str(conf), "-bdf"], stdout=subprocess.DEVNULL,
                                          stderr=stderr)
-        wait_listening(self.port, "exim", lambda: (self.root / 'exim.stderr').read_text() + self.log_text())
+        wait_started(self.proc, self.port, "exim", lambda: (self.root / 'exim.stderr').read_text() + self.log_text())
         return self
 
     def log_text(self) -> str:

@@ -15,24 +15,11 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import free_port, wait_listening
-from e2e.exim import CACHE
+from conftest import free_port
+from e2e.unpacked import unpack, wait_started
 
 SPOOL = Path("/var/spool/smtpd")
 CHROOT = Path("/var/lib/opensmtpd/empty")
-
-
-def unpacked_smtpd() -> Path:
-    root = CACHE / "opensmtpd-root"
-    binary = root / "usr" / "sbin" / "smtpd"
-    if not binary.exists():
-        downloads = CACHE / "opensmtpd-debs"
-        downloads.mkdir(parents=True, exist_ok=True)
-        os.chmod(downloads, 0o777)
-        subprocess.run(["apt-get", "download", "opensmtpd"], cwd=downloads, check=True, capture_output=True)
-        for deb in downloads.glob("*.deb"):
-            subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True)
-    return binary
 
 
 def ensure_users() -> None:
@@ -52,7 +39,7 @@ class OpenSmtpd:
 
     def start(self) -> OpenSmtpd:
         ensure_users()
-        binary = unpacked_smtpd()
+        binary = unpack("opensmtpd", "usr/sbin/smtpd")
         CHROOT.mkdir(parents=True, exist_ok=True)
         SPOOL.mkdir(parents=True, exist_ok=True)
         os.chmod(SPOOL, 0o711)
@@ -69,7 +56,7 @@ match from any for any action "relay"
         self.proc = subprocess.Popen([str(binary), "-d", "-f", str(conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         threading.Thread(target=self._forward, daemon=True).start()
-        wait_listening(self.port, "opensmtpd", self.log_text)
+        wait_started(self.proc, self.port, "opensmtpd", self.log_text)
         return self
 
     def _forward(self) -> None:

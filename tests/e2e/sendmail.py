@@ -17,25 +17,11 @@ import tempfile
 import threading
 from pathlib import Path
 
-from conftest import free_port, wait_listening
-from e2e.exim import CACHE
+from conftest import free_port
+from e2e.unpacked import CACHE, unpack, wait_started
 
-ROOT_CACHE = CACHE / "sendmail-root"
 ACCESS = {"To:reject550@test.example": "ERROR:5.1.1:550 No such user",
           "To:busy455@test.example": "ERROR:4.5.3:455 Too busy"}
-
-
-def unpacked_sendmail() -> Path:
-    binary = ROOT_CACHE / "usr" / "libexec" / "sendmail" / "sendmail"
-    if not binary.exists():
-        downloads = CACHE / "sendmail-debs"
-        downloads.mkdir(parents=True, exist_ok=True)
-        os.chmod(downloads, 0o777)
-        subprocess.run(["apt-get", "download", "sendmail-bin", "sendmail-cf"], cwd=downloads, check=True,
-                       capture_output=True)
-        for deb in downloads.glob("*.deb"):
-            subprocess.run(["dpkg", "-x", str(deb), str(ROOT_CACHE)], check=True)
-    return binary
 
 
 class Sendmail:
@@ -51,8 +37,9 @@ class Sendmail:
         self._devlog: socket.socket | None = None
 
     def start(self) -> Sendmail:
-        binary = unpacked_sendmail()
-        cf_dir = ROOT_CACHE / "usr" / "share" / "sendmail" / "cf"
+        binary = unpack("sendmail", "usr/libexec/sendmail/sendmail")
+        root = binary.parents[3]  # the unpacked packages
+        cf_dir = root / "usr" / "share" / "sendmail" / "cf"
         r = self.root
         (r / "mqueue").mkdir(mode=0o700)
         (r / "hosts").write_text("127.0.0.1 mx.test.example mx localhost\n")
@@ -83,14 +70,16 @@ MAILER(`smtp')dnl
             subprocess.run(["m4", str(r / "test.mc")], stdout=cf, stderr=subprocess.DEVNULL, check=True)
         (r / "mailertable").write_text(".\trelay:[127.0.0.1]\n")  # every domain to the sink
         for table in ("access", "mailertable"):
-            subprocess.run([str(ROOT_CACHE / "usr" / "sbin" / "makemap"), "-C", str(r / "test.cf"), "hash",
+            subprocess.run([str(root / "usr" / "sbin" / "makemap"), "-C", str(r / "test.cf"), "hash",
                             str(r / table)], input=(r / table).read_bytes(), check=True, capture_output=True)
         self._listen_devlog()
         script = (f"mount --bind {r}/hosts /etc/hosts && hostname mx.test.example && "
                   f"exec {binary} -C {r}/test.cf -bD")
-        self.proc = subprocess.Popen(["unshare", "--mount", "--uts", "sh", "-c", script],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_listening(self.port, "sendmail", self.log_text)
+        with open(r / "sendmail.stderr", "wb") as stderr:
+            self.proc = subprocess.Popen(["unshare", "--mount", "--uts", "sh", "-c", script],
+                                         stdout=subprocess.DEVNULL, stderr=stderr)
+        wait_started(self.proc, self.port, "sendmail",
+                     lambda: (r / "sendmail.stderr").read_text(errors="replace") + self.log_text())
         return self
 
     def _listen_devlog(self) -> None:
