@@ -70,7 +70,7 @@ def test_series_beyond_the_cap_are_dropped_and_counted():
     text = "".join(LINE.format(code=550, enh=f"5.7.{i}") for i in range(20)).encode()
     _, reg = feed(text, counts)
     assert len(counts.replies) == 5
-    assert reg.get_sample_value("smtp_exporter_series_dropped_total") == 15
+    assert reg.get_sample_value("smtp_exporter_series_dropped_total", {"reason": "cap"}) == 15
 
 
 def test_unrecognised_lines_are_counted_not_dropped():

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -21,6 +22,9 @@ from .codes import knowledge_base
 ReplyKey = tuple[str, str, str, str, str]  # mta, role, command, code, enhanced_code
 BAD_LINE_REASONS = ("invalid_utf8", "nul_bytes", "too_long", "malformed", "dropped", "implausible")
 DEFAULT_MAX_SERIES = 10_000
+# Why a count was not exported: "unregistered" when a series with a code outside the knowledge base
+# found its share of the cap full, "cap" when the whole cap was.
+SERIES_DROP_REASONS = ("unregistered", "cap")
 
 
 @dataclass
@@ -58,21 +62,27 @@ class Snapshot(NamedTuple):
     replies: dict[ReplyKey, int]
     warnings: dict[ReplyKey, int]
     deliveries: dict[tuple[str, str], int]
-    series_dropped: int
+    series_dropped: dict[str, int]  # by reason
     sources: list[tuple[str, SourceStats]]  # copies, sorted by source name
 
 
 class Counts:
-    """All counters of the process; series beyond `max_series` are dropped and counted."""
+    """All counters of the process; series beyond `max_series` are dropped and counted.
+
+    Series with a reply code outside the knowledge base or an enhanced code outside the registry may
+    take only half of the cap, so that a flood of invented codes cannot push out the registered ones.
+    """
 
     def __init__(self, max_series: int = DEFAULT_MAX_SERIES) -> None:
         self._lock = threading.Lock()
         self.max_series = max_series
+        self.max_unregistered = max_series // 2
+        self._unregistered = 0  # series counted against max_unregistered
         self.replies: dict[ReplyKey, int] = {}
         self.warnings: dict[ReplyKey, int] = {}
         self.deliveries: dict[tuple[str, str], int] = {}
         self.sources: dict[str, SourceStats] = {}
-        self.series_dropped = 0
+        self.series_dropped = dict.fromkeys(SERIES_DROP_REASONS, 0)
         self.ingest_errors = 0  # unexpected exceptions in the ingest loop (a bug if ever non-zero)
         self.watch_active = False  # file events from watchdog; when off, only the periodic stat check
 
@@ -84,9 +94,10 @@ class Counts:
         """One chunk's counts and its line tallies in one step: a scrape never shows a line as read
         before the replies in it are counted."""
         with self._lock:
-            self._add(self.replies, batch.replies)
-            self._add(self.warnings, batch.warnings)
-            self._add(self.deliveries, batch.deliveries)
+            self._add_replies(self.replies, batch.replies)
+            self._add_replies(self.warnings, batch.warnings)
+            for dkey, n in batch.deliveries.items():  # mta and status: closed sets
+                self._add(self.deliveries, dkey, True, n)
             stats.lines += batch.lines
             stats.lines_unrecognised += batch.lines_unrecognised
             stats.lines_with_replies += batch.lines_with_replies
@@ -94,14 +105,20 @@ class Counts:
             if batch.lines:
                 stats.last_line_time = time.time()
 
-    def _add(self, target: dict[Any, int], part: dict[Any, int]) -> None:
+    def _add_replies(self, target: dict[ReplyKey, int], part: dict[ReplyKey, int]) -> None:
         for key, n in part.items():
-            if key in target:
-                target[key] += n
-            elif self._series() < self.max_series:
-                target[key] = n
-            else:
-                self.series_dropped += n
+            self._add(target, *bounded(key), n)
+
+    def _add(self, target: dict[Any, int], key: Any, registered: bool, n: int) -> None:
+        if key in target:
+            target[key] += n
+        elif not registered and self._unregistered >= self.max_unregistered:
+            self.series_dropped["unregistered"] += n
+        elif self._series() >= self.max_series:
+            self.series_dropped["cap"] += n
+        else:
+            target[key] = n
+            self._unregistered += not registered
 
     def _series(self) -> int:
         return len(self.replies) + len(self.warnings) + len(self.deliveries)
@@ -109,7 +126,7 @@ class Counts:
     def snapshot(self) -> Snapshot:
         with self._lock:
             sources = [(name, replace(stats, bad_lines=dict(stats.bad_lines))) for name, stats in self.sources.items()]
-            return Snapshot(dict(self.replies), dict(self.warnings), dict(self.deliveries), self.series_dropped,
+            return Snapshot(dict(self.replies), dict(self.warnings), dict(self.deliveries), dict(self.series_dropped),
                             sorted(sources, key=lambda item: item[0]))
 
     def codes_seen(self) -> dict[str, int]:
@@ -183,11 +200,15 @@ class SmtpCollector(Collector):
         for source, stats in sources:
             gauge.add_metric([source], stats.last_line_time)
         yield gauge
-        yield CounterMetricFamily(
+        dropped = CounterMetricFamily(
             "smtp_exporter_series_dropped",
-            "Counts not exported because the series cap was reached.",
-            value=snap.series_dropped,
+            "Counts not exported because the series cap was reached: by the whole cap (cap), or by the "
+            "half of it open to codes outside the knowledge base and the registry (unregistered).",
+            labels=["reason"],
         )
+        for reason, n in snap.series_dropped.items():
+            dropped.add_metric([reason], n)
+        yield dropped
         yield CounterMetricFamily(
             "smtp_exporter_ingest_errors",
             "Unexpected errors in the ingest loop (logged with a traceback; counting goes on).",
@@ -203,6 +224,20 @@ class SmtpCollector(Collector):
         )
         info.add_metric([__version__, platform.python_version()], 1)
         yield info
+
+
+def bounded(key: ReplyKey) -> tuple[ReplyKey, bool]:
+    """The key with an unregistered enhanced code folded ("4.5.x"), and whether it is registered: a known
+    reply code, and an enhanced code of the registry and of the same class, or none."""
+    mta, role, command, code, enhanced = key
+    label = _enhanced_label(enhanced)
+    registered = label == enhanced and enhanced[:1] in ("", code[0]) and knowledge_base().is_known(code)
+    return (mta, role, command, code, label), registered
+
+
+@lru_cache(maxsize=4096)
+def _enhanced_label(enhanced: str) -> str:
+    return knowledge_base().enhanced_label(enhanced)
 
 
 def _reply_family(name: str, documentation: str, counts: dict[ReplyKey, int]) -> Metric:

@@ -102,6 +102,20 @@ class KnowledgeBase:
     def enhanced_codes(self) -> list[str]:
         return list(self._enh_codes)
 
+    def is_known(self, code: str) -> bool:
+        """Whether a basic code is one of the knowledge base's own (not a class fallback)."""
+        return code in self._basic
+
+    def enhanced_label(self, code: str) -> str:
+        """A well-formed enhanced code as a bounded label value: itself when the registry has it, else
+        folded to its class and subject ("4.5.x"; "4.x.x" when the subject is unregistered too)."""
+        if not code:
+            return ""
+        klass, subject, detail = code.split(".")
+        if f"X.{subject}.{detail}" in self._enh_codes:
+            return code
+        return f"{klass}.{subject}.x" if subject in self._enh_subjects else f"{klass}.x.x"
+
     def basic(self, code: str) -> BasicCode:
         code = code.strip()
         if not _BASIC.fullmatch(code):
