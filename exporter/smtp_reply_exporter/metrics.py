@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import platform
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -18,29 +17,13 @@ from prometheus_client.registry import Collector
 
 from . import __version__
 from .codes import knowledge_base
+from .stats import SourceStats
 
 ReplyKey = tuple[str, str, str, str, str]  # mta, role, command, code, enhanced_code
-BAD_LINE_REASONS = ("invalid_utf8", "nul_bytes", "too_long", "malformed", "dropped", "implausible")
 DEFAULT_MAX_SERIES = 10_000
 # Why a count was not exported: "unregistered" when a series with a code outside the knowledge base
 # found its share of the cap full, "cap" when the whole cap was.
 SERIES_DROP_REASONS = ("unregistered", "cap")
-
-
-@dataclass
-class SourceStats:
-    """Health of one log source; written by the one ingest thread, read at scrape time."""
-
-    lines: int = 0
-    lines_with_replies: int = 0
-    lines_unrecognised: int = 0
-    bad_lines: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BAD_LINE_REASONS, 0))
-    bytes: int = 0
-    rotations: int = 0
-    truncations: int = 0
-    open_errors: int = 0
-    connections_refused: int = 0  # syslog receiver: TCP connections over the limit
-    last_line_time: float = field(default_factory=time.time)  # start time until the first line
 
 
 @dataclass
@@ -98,12 +81,8 @@ class Counts:
             self._add_replies(self.warnings, batch.warnings)
             for dkey, n in batch.deliveries.items():  # mta and status: closed sets
                 self._add(self.deliveries, dkey, True, n)
-            stats.lines += batch.lines
-            stats.lines_unrecognised += batch.lines_unrecognised
-            stats.lines_with_replies += batch.lines_with_replies
-            stats.bytes += batch.bytes
-            if batch.lines:
-                stats.last_line_time = time.time()
+            stats.add(lines=batch.lines, lines_unrecognised=batch.lines_unrecognised,
+                      lines_with_replies=batch.lines_with_replies, bytes=batch.bytes)
 
     def _add_replies(self, target: dict[ReplyKey, int], part: dict[ReplyKey, int]) -> None:
         for key, n in part.items():
@@ -125,7 +104,7 @@ class Counts:
 
     def snapshot(self) -> Snapshot:
         with self._lock:
-            sources = [(name, replace(stats, bad_lines=dict(stats.bad_lines))) for name, stats in self.sources.items()]
+            sources = [(name, stats.copy()) for name, stats in self.sources.items()]
             return Snapshot(dict(self.replies), dict(self.warnings), dict(self.deliveries), dict(self.series_dropped),
                             sorted(sources, key=lambda item: item[0]))
 
@@ -182,6 +161,15 @@ class SmtpCollector(Collector):
             for source, stats in sources:
                 fam.add_metric([source], getattr(stats, attr))
             yield fam
+        fam = CounterMetricFamily(
+            "smtp_exporter_syslog_udp_kernel_drops",
+            "UDP syslog datagrams the kernel dropped before the receiver read them (its socket's drops).",
+            labels=["source"],
+        )
+        for source, stats in sources:
+            if stats.kernel_drops is not None:
+                fam.add_metric([source], stats.kernel_drops)
+        yield fam
         fam = CounterMetricFamily(
             "smtp_exporter_lines_bad",
             "Bad log lines: invalid UTF-8 or NUL (sanitised, still parsed), cut for length, malformed "
