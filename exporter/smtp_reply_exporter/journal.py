@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .inbox import Chunk, Inbox
-from .metrics import SourceStats
+from .stats import SourceStats
 
 log = logging.getLogger(__name__)
 SOURCE = "journal"

@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 
 from . import __version__
 from .codes import knowledge_base
-from .stats import SourceStats
+from .stats import SourceStats as SourceStats  # re-exported: ingest.py imports it from here
 
 ReplyKey = tuple[str, str, str, str, str]  # mta, role, command, code, enhanced_code
 DEFAULT_MAX_SERIES = 10_000

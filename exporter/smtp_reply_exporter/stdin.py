@@ -7,7 +7,7 @@ import threading
 from typing import BinaryIO
 
 from .inbox import Chunk, Inbox
-from .metrics import SourceStats
+from .stats import SourceStats
 from .tail import LineSplitter
 
 log = logging.getLogger(__name__)

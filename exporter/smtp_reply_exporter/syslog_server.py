@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from .inbox import Chunk, Inbox
-from .metrics import SourceStats
+from .stats import SourceStats
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE = 1 << 16

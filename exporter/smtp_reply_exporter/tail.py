@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .metrics import SourceStats
+from .stats import SourceStats
 
 log = logging.getLogger(__name__)
 READ_SIZE = 1 << 18
