@@ -50,8 +50,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* Arguments of `smtp-reply-exporter serve` for the chosen mode. */}}
+{{/* Arguments of the image's entrypoint (`smtp-reply-exporter`): `serve` and its flags for the chosen mode. */}}
 {{- define "smtp-reply-exporter.args" -}}
+- serve
 - --web.listen-address=:{{ .Values.web.port }}
 - --web.telemetry-path={{ .Values.web.telemetryPath }}
 - --mta={{ .Values.mta }}
