@@ -1,17 +1,26 @@
-"""The state file: where each followed file was left, so a restart neither skips nor repeats a line."""
+"""The state file: where each followed file was left, so a restart neither skips nor repeats a line.
+
+Every field is checked on load: a bad entry is reported and dropped (that file starts at its end, as
+on a first start), never an exception that stops the exporter from starting.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
+from typing import Any
 
 from .tail import Position
 
 log = logging.getLogger(__name__)
 VERSION = 1
+MAX_ID = 1 << 64  # device and inode numbers
+MAX_OFFSET = 1 << 63  # off_t
+_FINGERPRINT = re.compile(r"\d{1,5}:[0-9a-f]{32}")
 
 
 @dataclass
@@ -27,18 +36,44 @@ def load(path: str | None) -> State:
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-        if data.get("version") != VERSION:
-            raise ValueError(f"unknown version {data.get('version')!r}")
-        positions = {
-            name: Position(int(p["dev"]), int(p["ino"]), int(p["offset"])) for name, p in data["files"].items()
-        }
-        cursors = {str(k): str(v) for k, v in data.get("cursors", {}).items()}
-        return State(positions, cursors)
+        if not isinstance(data, dict) or data.get("version") != VERSION:
+            raise ValueError(f"unknown version {data.get('version') if isinstance(data, dict) else data!r}")
+        files, cursors = data.get("files", {}), data.get("cursors", {})
+        if not isinstance(files, dict) or not isinstance(cursors, dict):
+            raise ValueError("files and cursors must be objects")
     except FileNotFoundError:
         return State()
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+    except (OSError, ValueError, RecursionError) as err:
         log.error("state file %s is unreadable (%s): starting at the end of the logs", path, err)
         return State()
+    positions = {}
+    for name, entry in files.items():
+        try:
+            positions[name] = _position(entry)
+        except ValueError as err:
+            log.error("state file %s: entry for %r ignored (%s): that file starts at its end", path, name, err)
+    good = {k: v for k, v in cursors.items() if isinstance(v, str) and len(v) < 4096}
+    if len(good) < len(cursors):
+        log.error("state file %s: bad journal cursors ignored", path)
+    return State(positions, good)
+
+
+def _position(entry: Any) -> Position:
+    if not isinstance(entry, dict):
+        raise ValueError("not an object")
+    numbers = []
+    for key, limit in (("dev", MAX_ID), ("ino", MAX_ID), ("offset", MAX_OFFSET)):
+        value = entry.get(key)
+        if type(value) is not int or not 0 <= value < limit:
+            raise ValueError(f"{key} {value!r} is not an integer in [0, {limit})")
+        numbers.append(value)
+    prints = []
+    for key in ("head", "tail"):
+        value = entry.get(key, "")
+        if not isinstance(value, str) or (value and not _FINGERPRINT.fullmatch(value)):
+            raise ValueError(f"{key} {value!r} is not a fingerprint")
+        prints.append(value)
+    return Position(*numbers, *prints)
 
 
 def save(path: str | None, state: State) -> bool:
@@ -48,7 +83,8 @@ def save(path: str | None, state: State) -> bool:
     data = {
         "version": VERSION,
         "files": {
-            name: {"dev": p.dev, "ino": p.ino, "offset": p.offset} for name, p in sorted(state.positions.items())
+            name: {"dev": p.dev, "ino": p.ino, "offset": p.offset, "head": p.head, "tail": p.tail}
+            for name, p in sorted(state.positions.items())
         },
         "cursors": dict(sorted(state.cursors.items())),
     }

@@ -8,19 +8,45 @@ line is held until its newline arrives. No watchdog here: callers decide when to
 from __future__ import annotations
 
 import gzip
+import hashlib
 import logging
 import os
+import stat
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .stats import SourceStats
+from .metrics import SourceStats
 
 log = logging.getLogger(__name__)
 READ_SIZE = 1 << 18
 MAX_LINE = 1 << 16  # longer lines are cut here and counted as too_long (the rest is skipped)
 HEAD = 1024  # bytes compared to recognise a rotated copy of the file being read
+TAIL = 512  # bytes before the read offset compared at each poll to notice a truncation and regrowth
+KNOWN_FILES = 64  # files read to their end that a missed-rotation search must not read again
+MTIME_SLACK = 1.0  # seconds: coarse file times on some filesystems
+AWAY_GRACE = 10.0  # seconds a file renamed away is kept open while its name has not come back
+WARN_EVERY = 60.0  # seconds between two warnings of one kind about one file
+
+
+class Warnings:
+    """At most one warning per kind per WARN_EVERY seconds for one file; the rest go to debug.
+
+    A file that cannot be read is retried at every poll: without a limit, an exporter whose own log
+    lands in the watched directory wakes itself with every warning it writes."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    def warn(self, kind: str, message: str, *args: object) -> None:
+        now = time.monotonic()
+        last = self._last.get(kind)
+        level = logging.DEBUG if last is not None and now - last < WARN_EVERY else logging.WARNING
+        if level == logging.WARNING:
+            self._last[kind] = now
+        log.log(level, message, *args)
 
 
 class LineSplitter:
@@ -31,6 +57,7 @@ class LineSplitter:
         self.name = name
         self.pending = b""
         self._skipping = False  # inside an over-long line, dropping bytes until its newline
+        self.warnings = Warnings()
 
     def reset(self) -> None:
         self.pending, self._skipping = b"", False
@@ -70,8 +97,8 @@ class LineSplitter:
         return b"\n".join(out)
 
     def _count_too_long(self) -> None:
-        self.stats.bad_lines["too_long"] += 1
-        log.warning("%s: line longer than %d bytes cut and counted", self.name, MAX_LINE)
+        self.stats.add(too_long=1)
+        self.warnings.warn("too_long", "%s: line longer than %d bytes cut and counted", self.name, MAX_LINE)
 
 
 def has_long_line(chunk: bytes) -> bool:
@@ -88,76 +115,131 @@ def has_long_line(chunk: bytes) -> bool:
 
 @dataclass(frozen=True)
 class Position:
-    """Where reading stopped: the file's identity and the offset after the last complete line."""
+    """Where reading stopped: the file's identity, the offset after the last complete line, and
+    fingerprints of its first bytes and of the bytes before the offset (what was read)."""
 
     dev: int
     ino: int
     offset: int
+    head: str = ""
+    tail: str = ""
+
+
+def fingerprint(data: bytes) -> str:
+    return f"{len(data)}:{hashlib.blake2b(data, digest_size=16).hexdigest()}"
+
+
+def _size(fp: str) -> int:
+    return int(fp.partition(":")[0] or 0)
+
+
+def _matches(fd: int, fp: str, end: int) -> bool:
+    """Do the bytes of `fd` before `end` have the fingerprint `fp` (empty: nothing to check)?"""
+    size = _size(fp)
+    return not fp or (size <= end and fingerprint(os.pread(fd, size, end - size)) == fp)
 
 
 class Follower:
+    """One log by name (through symlinks too). Files are told apart by (device, inode) and by what
+    was read from them, never by recency alone."""
+
     def __init__(self, path: str, stats: SourceStats, from_start: bool = False, resume: Position | None = None):
         self.path = path
         self.stats = stats
         self._fd: int | None = None
         self._id: tuple[int, int] = (0, 0)
         self._read_pos = 0  # file offset after the last read; the resume offset excludes pending bytes
+        self._head = b""  # the open file's first bytes, to recognise its copies
+        self._tail = b""  # the bytes before _read_pos: when they change, the file was truncated and regrown
         self.lines = LineSplitter(stats, path)
-        self._first_open = True
-        self._from_start = from_start
+        self._at_end = not from_start  # only the very first attempt to open starts at the end
         self._resume = resume
-        self._missing_logged = False
-        self._seen: set[tuple[int, int]] = set()  # inodes read whole after a missed rotation
+        self._known: OrderedDict[tuple[int, int], bytes] = OrderedDict()  # files read to their end: head
+        self._away_since: float | None = None
+        self.gone = False  # deleted (or renamed away for good): read to its end and closed
+        self.warnings = Warnings()
         self._this_poll = self._previous_poll = time.time()
 
     @property
     def position(self) -> Position | None:
         if self._fd is None:
-            return None
-        return Position(self._id[0], self._id[1], self._read_pos - len(self.lines.pending))
+            return self._resume  # not reopened yet after a restart: what was saved still holds
+        offset = self._read_pos - len(self.lines.pending)
+        tail = os.pread(self._fd, TAIL, max(0, offset - TAIL))[: offset - max(0, offset - TAIL)]
+        return Position(self._id[0], self._id[1], offset, fingerprint(self._head[:offset]), fingerprint(tail))
+
+    def start(self) -> None:
+        """Stand where reading begins (its end, its start or the saved offset), so that this can be
+        saved before anything is read; a file rotated while we were stopped waits for the first poll."""
+        if self._resume is None or self._identity() == (self._resume.dev, self._resume.ino):
+            self._open()
 
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
-    def _siblings(self, rotated_only: bool) -> Iterator[tuple[str, os.stat_result]]:
-        """Files beside the log (only those named after it, like mail.log.1, when rotated_only)."""
-        directory = os.path.dirname(self.path) or "."
-        prefixes = (os.path.basename(self.path) + ".", os.path.basename(self.path) + "-")
+    def _identity(self) -> tuple[int, int] | None:
         try:
-            names = os.listdir(directory)
+            st = os.stat(self.path)
         except OSError:
-            return
-        for name in names:
-            if rotated_only and not name.startswith(prefixes):
-                continue
-            path = os.path.join(directory, name)
+            return None
+        return st.st_dev, st.st_ino
+
+    def _siblings(self, rotated_only: bool) -> Iterator[tuple[str, os.stat_result]]:
+        """Regular files beside the log, and beside its symlink's target (only those named after it,
+        like mail.log.1, when rotated_only)."""
+        places = {(os.path.dirname(self.path) or ".", os.path.basename(self.path))}
+        real = os.path.realpath(self.path)
+        places.add((os.path.dirname(real), os.path.basename(real)))
+        seen: set[str] = set()
+        for directory, base in sorted(places):
+            prefixes = (base + ".", base + "-")
             try:
-                yield path, os.stat(path)
+                names = os.listdir(directory)
             except OSError:
                 continue
+            for name in names:
+                path = os.path.join(directory, name)
+                if (rotated_only and not name.startswith(prefixes)) or path in seen:
+                    continue
+                seen.add(path)
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    yield path, st
 
-    def _missed_rotations(self, current: tuple[int, int], old_head: bytes) -> Iterator[Iterator[bytes]]:
-        """Files that were rotated in and out again between two polls (two rotations before we woke).
+    def _remember(self, ident: tuple[int, int], head: bytes) -> None:
+        """A file read to its end: never to be read again as a missed rotation."""
+        self._known[ident] = head
+        self._known.move_to_end(ident)
+        while len(self._known) > KNOWN_FILES:
+            self._known.popitem(last=False)
 
-        They are siblings named after the log (mail.log.1, mail.log-20261128, .gz too), with an inode
-        we never read, changed since our previous poll, and not a (compressed) copy of the file we
-        were reading: that one starts with the same bytes. Oldest first.
-        """
+    def _is_known(self, head: bytes) -> bool:
+        """Read already: a file we read to its end (whatever its inode now), or a compressed copy of
+        one; both start with the same bytes."""
+        return any(k and head[: len(k)] == k[: len(head)] for k in self._known.values())
+
+    def _missed_rotations(self, current: tuple[int, int]) -> Iterator[Iterator[bytes]]:
+        """Files that were rotated in and out again between two polls (two rotations before we woke):
+        siblings named after the log (mail.log.1, mail.log-20261128, .gz too), written since our
+        previous poll, that we never read. Oldest first."""
         found = []
         for sibling, st in self._siblings(rotated_only=True):
             ident = (st.st_dev, st.st_ino)
-            if ident in (self._id, current) or ident in self._seen or st.st_mtime < self._previous_poll - 1.0:
+            if ident == current or st.st_mtime < self._previous_poll - MTIME_SLACK:
                 continue
             head = _head(sibling)
-            if head is None or not head or (old_head and head[: len(old_head)] == old_head[: len(head)]):
+            if not head or ident in self._known or self._is_known(head):
                 continue
-            found.append((st.st_mtime, sibling, ident))
-        for _mtime, sibling, ident in sorted(found):
+            found.append((st.st_mtime, sibling, ident, head))
+        for _mtime, sibling, ident, head in sorted(found):
             log.warning("%s: rotated twice between two polls; reading %s whole", self.path, sibling)
-            self._seen.add(ident)
-            self.stats.rotations += 1
+            self._remember(ident, head)
+            self.stats.add(rotations=1)
             yield read_whole(sibling, self.stats)
 
     def poll(self) -> Iterator[bytes]:
@@ -167,35 +249,104 @@ class Follower:
             yield from self._resume_rotated()
         if self._fd is None and not self._open():
             return
+        yield from self._check_truncated()
         yield from self._drain()
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
-            return  # rotated away and not yet re-created: keep the old descriptor
+            yield from self._away()
+            return
         except OSError as err:
             self._error("stat", err)
             return
+        self._away_since = None
         if (st.st_dev, st.st_ino) != self._id:
-            yield from self._drain()  # whatever the writer added before it let go of the old file
-            if self.lines.pending:
-                yield self.lines.flush()
-            assert self._fd is not None
-            old_head = os.pread(self._fd, HEAD, 0)
-            self.close()
-            self.stats.rotations += 1
+            yield from self._let_go()  # also whatever the writer added before it let go of the old file
+            self.stats.add(rotations=1)
             log.info("%s: rotated, reading the new file from the start", self.path)
-            for missed in self._missed_rotations((st.st_dev, st.st_ino), old_head):
+            for missed in self._missed_rotations((st.st_dev, st.st_ino)):
                 yield from missed
             if self._open(rotated=True):
                 yield from self._drain()
-        elif st.st_size < self._read_pos:
-            self.stats.truncations += 1
-            log.info("%s: truncated, reading again from the start", self.path)
-            self._read_pos = 0
-            self.lines.reset()
-            assert self._fd is not None
-            os.lseek(self._fd, 0, os.SEEK_SET)
-            yield from self._drain()
+
+    def _check_truncated(self) -> Iterator[bytes]:
+        """copytruncate: the size fell below our offset, or the bytes before it are no longer the ones
+        we read (truncated and written again up to or past the old size). Lines written after our last
+        read and before the copy are in the copy: read them first, then the file from its start."""
+        assert self._fd is not None
+        size = os.fstat(self._fd).st_size
+        if size >= self._read_pos and (not self._tail or self._at(self._fd, self._read_pos) == self._tail):
+            return
+        self.stats.add(truncations=1)
+        log.info("%s: truncated, reading again from the start", self.path)
+        copy = self._copy()
+        if copy is not None:
+            yield from copy
+            if self.lines.pending:
+                yield self.lines.flush()
+        self.lines.reset()
+        self._read_pos, self._head, self._tail = 0, b"", b""
+        os.lseek(self._fd, 0, os.SEEK_SET)
+
+    def _at(self, fd: int, offset: int) -> bytes:
+        return os.pread(fd, len(self._tail), offset - len(self._tail))
+
+    def _copy(self) -> Iterator[bytes] | None:
+        """The rest, beyond our offset, of the newest copy of the file we were reading."""
+        best: tuple[float, str, tuple[int, int]] | None = None
+        for sibling, st in self._siblings(rotated_only=True):
+            ident = (st.st_dev, st.st_ino)
+            if ident == self._id or ident in self._known or st.st_size < self._read_pos or sibling.endswith(".gz"):
+                continue
+            try:
+                fd = os.open(sibling, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+            except OSError:
+                continue
+            try:
+                same = os.pread(fd, len(self._head), 0) == self._head and self._at(fd, self._read_pos) == self._tail
+            finally:
+                os.close(fd)
+            if same and (best is None or st.st_mtime > best[0]):
+                best = (st.st_mtime, sibling, ident)
+        if best is None:
+            return None
+        _mtime, sibling, ident = best
+        self._remember(ident, self._head)
+        log.info("%s: reading what only the copy %s holds", self.path, sibling)
+        return self._read_rest(sibling, self._read_pos)
+
+    def _read_rest(self, path: str, offset: int) -> Iterator[bytes]:
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                while data := f.read(READ_SIZE):
+                    if chunk := self.lines.feed(data):
+                        yield chunk
+        except OSError as err:
+            self._error("read", err)
+
+    def _away(self) -> Iterator[bytes]:
+        """The name is gone. A deleted file is read to its end and let go at once (its disk space is
+        freed); one renamed away is kept a while, as its writer may still add to it before the new
+        file appears."""
+        assert self._fd is not None
+        if os.fstat(self._fd).st_nlink > 0:
+            now = time.monotonic()
+            if self._away_since is None:
+                self._away_since = now
+            if now - self._away_since < AWAY_GRACE:
+                return
+        yield from self._let_go()
+        self.gone = True
+        log.info("%s: gone; read to its end and closed", self.path)
+
+    def _let_go(self) -> Iterator[bytes]:
+        yield from self._drain()
+        if self.lines.pending:
+            yield self.lines.flush()
+        self._remember(self._id, self._head)
+        self.close()
+        self._away_since = None
 
     def _resume_rotated(self) -> Iterator[bytes]:
         """After a restart, if the file we were reading was rotated meanwhile, finish it first.
@@ -205,14 +356,8 @@ class Follower:
         """
         resume = self._resume
         assert resume is not None
-        try:
-            st = os.stat(self.path)
-            if (st.st_dev, st.st_ino) == (resume.dev, resume.ino):
-                return
-        except OSError:
-            pass
-        self._resume = None
-        self._first_open = False  # the current file is new since we stopped: read it whole
+        if self._identity() in (None, (resume.dev, resume.ino)):
+            return
         for old, st in self._siblings(rotated_only=False):
             if (st.st_dev, st.st_ino) == (resume.dev, resume.ino) and resume.offset <= st.st_size:
                 log.info("%s: rotated while stopped; finishing %s first", self.path, old)
@@ -220,8 +365,10 @@ class Follower:
                 yield from sibling.poll_once()
                 if sibling.lines.pending:
                     yield sibling.lines.flush()
+                self._remember((resume.dev, resume.ino), sibling._head)
                 sibling.close()
-                self.stats.rotations += 1
+                self.stats.add(rotations=1)
+                self._resume, self._at_end = None, False
                 return
 
     def poll_once(self) -> Iterator[bytes]:
@@ -231,31 +378,55 @@ class Follower:
         yield from self._drain()
 
     def _open(self, rotated: bool = False) -> bool:
+        at_end, self._at_end = self._at_end, False  # a file that appears or becomes readable later is new
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)  # a FIFO must not block
         except FileNotFoundError:
-            if not self._missing_logged:
-                log.info("%s: does not exist yet, waiting for it", self.path)
-                self._missing_logged = True
-            self._first_open = False  # a file that appears later is new: read it whole
+            self.warnings.warn("missing", "%s: does not exist yet, waiting for it", self.path)
             return False
         except OSError as err:
             self._error("open", err)
             return False
         st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            self.warnings.warn("irregular", "%s: not a regular file; skipped until it is one", self.path)
+            return False
         self._fd, self._id = fd, (st.st_dev, st.st_ino)
-        self._missing_logged = False
+        if self.gone:  # deleted, and now a new file under the name: a rotation
+            self.gone = False
+            self.stats.add(rotations=1)
         self.lines.reset()
-        offset = 0
         resume, self._resume = self._resume, None
-        if resume is not None and (resume.dev, resume.ino) == self._id and resume.offset <= st.st_size:
-            offset = resume.offset
-        elif self._first_open and not rotated and not self._from_start and resume is None:
-            offset = st.st_size
-        self._first_open = False
+        if resume is not None:
+            offset = self._resumed_offset(resume, fd, st)
+        else:
+            offset = st.st_size if at_end and not rotated else 0
+        self._head = os.pread(fd, HEAD, 0)
         self._read_pos = offset
+        self._tail = os.pread(fd, TAIL, max(0, offset - TAIL))[: offset - max(0, offset - TAIL)]
         os.lseek(fd, offset, os.SEEK_SET)
         return True
+
+    def _resumed_offset(self, resume: Position, fd: int, st: os.stat_result) -> int:
+        """The saved offset when the state file describes this file (its inode, or failing that its
+        bytes), else 0, said in the log: never a silent re-read."""
+        same_inode = (st.st_dev, st.st_ino) == (resume.dev, resume.ino)
+        same_bytes = (resume.offset <= st.st_size and _matches(fd, resume.tail, resume.offset)
+                      and _matches(fd, resume.head, _size(resume.head)))
+        if same_inode and same_bytes:
+            return resume.offset
+        if same_inode:
+            why = "past its end" if resume.offset > st.st_size else "not what was read"
+            log.warning("%s: the saved offset is %s (truncated while stopped); reading it from the start",
+                        self.path, why)
+        elif same_bytes and resume.head and resume.tail:
+            log.info("%s: the same bytes under a new inode; resuming at the saved offset", self.path)
+            return resume.offset
+        else:
+            log.warning("%s: not the file the state file describes (rotated while stopped?); reading it from "
+                        "the start", self.path)
+        return 0
 
     def _drain(self) -> Iterator[bytes]:
         assert self._fd is not None
@@ -268,13 +439,16 @@ class Follower:
             if not data:
                 return
             self._read_pos += len(data)
+            self._tail = data[-TAIL:] if len(data) >= TAIL else (self._tail + data)[-TAIL:]
+            if len(self._head) < HEAD:
+                self._head = os.pread(self._fd, HEAD, 0)
             chunk = self.lines.feed(data)
             if chunk:
                 yield chunk
 
     def _error(self, what: str, err: OSError) -> None:
-        self.stats.open_errors += 1
-        log.warning("%s: cannot %s: %s", self.path, what, err)
+        self.stats.add(open_errors=1)
+        self.warnings.warn(what, "%s: cannot %s: %s", self.path, what, err)
 
 
 def _open_log(path: str) -> BinaryIO:
@@ -299,7 +473,7 @@ def read_whole(path: str, stats: SourceStats) -> Iterator[bytes]:
                 if chunk := splitter.feed(data):
                     yield chunk
     except (OSError, EOFError) as err:
-        stats.open_errors += 1
+        stats.add(open_errors=1)
         log.warning("%s: cannot read: %s", path, err)
     if last := splitter.flush():
         yield last
