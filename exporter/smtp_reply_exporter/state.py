@@ -73,7 +73,7 @@ def _position(entry: Any) -> Position:
         if not isinstance(value, str) or (value and not _FINGERPRINT.fullmatch(value)):
             raise ValueError(f"{key} {value!r} is not a fingerprint")
         prints.append(value)
-    return Position(*numbers, *prints)
+    return Position(numbers[0], numbers[1], numbers[2], prints[0], prints[1])
 
 
 def save(path: str | None, state: State) -> bool:
