@@ -10,10 +10,12 @@ import re
 from functools import lru_cache
 
 from ..reply import COMMANDS, DELIVERY_STATUSES, Parsed, Reply
+from .limits import MAX_CACHED_TEXT, count
 from .replytext import replies_in
 
 MTA = "postfix"
 NOTHING = Parsed(MTA)  # a Postfix line without replies or delivery: shared, not rebuilt per line
+IMPLAUSIBLE = Parsed(MTA, implausible=True)
 SERVICES = frozenset({
     "smtpd", "smtp", "lmtp", "postscreen", "cleanup", "qmgr", "local", "virtual", "pipe", "error", "retry",
     "bounce", "discard", "pickup", "anvil", "tlsmgr", "tlsproxy", "proxymap", "trivial-rewrite", "master",
@@ -29,7 +31,7 @@ _REJECT = re.compile(r"(?:NOQUEUE|\w+): (reject|milter-reject|reject_warning): (
 _PROXY = re.compile(r"(?:NOQUEUE|\w+): proxy-(?:accept|reject): ([A-Z-]+): ")
 _IN_REPLY_TO = re.compile(r"\(in reply to (.+?) command\)")
 _SAID = re.compile(r"(?:\bhost \S+ said|SASL authentication failed; server \S+ said|refused to talk to me): ")
-_COUNTER = re.compile(r" ([a-z]+)=(\d+)(?:/(\d+))?")
+_COUNTER = re.compile(r" ([a-z]++)=(\d++)")  # "rcpt=0/1": the accepted ones, before the slash
 
 # Postfix's own phrases for the command a remote server replied to, and smtpd's state names.
 _COMMAND_PHRASES = {
@@ -85,7 +87,8 @@ class PostfixParser:
 
     def __call__(self, program: str, pid: str, msg: str) -> Parsed:
         if msg.startswith("disconnect from "):  # one in ten lines: settled before scanning for the rest
-            return Parsed(MTA, _disconnect_replies(msg[msg.find(" ", 16) + 1 :]))
+            counters = msg[msg.find(" ", 16) + 1 :]
+            return _disconnect(counters) if len(counters) <= MAX_CACHED_TEXT else _disconnect.__wrapped__(counters)
         if "reject" in msg:
             m = _REJECT.match(msg)
             if m is not None:
@@ -149,12 +152,18 @@ def _client_replies(text: str) -> tuple[Reply, ...]:
 
 
 @lru_cache(maxsize=1024)
-def _disconnect_replies(counters: str) -> tuple[Reply, ...]:
-    """Replies proven by "ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4"; few distinct strings, so cached."""
+def _disconnect(counters: str) -> Parsed:
+    """Replies proven by "ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4"; few distinct strings, so cached.
+    A counter beyond any real session makes the whole line implausible."""
     out = []
-    for name, ok, _total in _COUNTER.findall(" " + counters):
+    for name, digits in _COUNTER.findall(" " + counters):
         inferred = INFERRED_FROM_COUNTER.get(name)
-        if inferred is not None and int(ok) > 0:
+        if inferred is None:
+            continue
+        ok = count(digits)
+        if ok is None:
+            return IMPLAUSIBLE
+        if ok > 0:
             command, code = inferred
-            out.append(Reply("server", command, code, "", inferred=True, times=int(ok)))
-    return tuple(out)
+            out.append(Reply("server", command, code, "", inferred=True, times=ok))
+    return Parsed(MTA, tuple(out))

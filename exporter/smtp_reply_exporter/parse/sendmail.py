@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from ..reply import Parsed
+from .limits import MAX_COUNT
 from .replytext import replies_in
 
 MTA = "sendmail"
@@ -27,6 +28,7 @@ _STAT = re.compile(r"\bstat=(\w+)(?::? (.*))?")
 _REPLY = re.compile(r"\breply=")
 _PERMANENT_DSN = re.compile(r"\bdsn=5\.")
 NOTHING = Parsed(MTA)
+IMPLAUSIBLE = Parsed(MTA, implausible=True)
 
 
 def is_sendmail(program: str) -> bool:
@@ -55,13 +57,16 @@ def parse(program: str, pid: str, msg: str) -> Parsed:
                 status = "bounced"
             if status is None:
                 return NOTHING
+            recipients = _recipients(msg)
+            if recipients > MAX_COUNT:
+                return IMPLAUSIBLE
             if status == "sent":  # stat=Sent carries the remote's text, not its code
-                return Parsed(MTA, (), status, deliveries=_recipients(msg))
+                return Parsed(MTA, (), status, deliveries=recipients)
             # the remote's reply: in reply= (newer Sendmail), else in the text of stat=Deferred
             at = msg.find("reply=")
             said = _REPLY.search(msg, at) if at >= 0 else None
             replies = replies_in(msg, "client", "", said.end()) if said else replies_in(rest, "client", "")
-            return Parsed(MTA, replies, status, deliveries=_recipients(msg))
+            return Parsed(MTA, replies, status, deliveries=recipients)
     return NOTHING
 
 
