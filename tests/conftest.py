@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from smtp_reply_exporter.metrics import SourceStats
-from smtp_reply_exporter.tail import Follower
+from smtp_reply_exporter.sources.file import Follower
+from smtp_reply_exporter.stats import SourceStats
 
 
 def free_port() -> int:

@@ -6,7 +6,6 @@ import json
 import os
 import resource
 import signal
-import socket
 import threading
 import tracemalloc
 import urllib.request
@@ -14,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, reader_of_empty, wait_for
+from conftest import reader_of_empty, wait_for
 from smtp_reply_exporter import state
-from smtp_reply_exporter.metrics import SourceStats
-from smtp_reply_exporter.syslog_server import MAX_CONNECTIONS
-from smtp_reply_exporter.tail import MAX_LINE, Follower, Position
+from smtp_reply_exporter.sources.file import Follower, Position
+from smtp_reply_exporter.stats import SourceStats
+from smtp_reply_exporter.tail import MAX_LINE
 
 LINE = ("Nov 28 12:01:11 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from a[192.0.2.1]: 455 4.5.3 Busy; "
         "from=<a@b> to=<c@d> proto=ESMTP helo=<x>\n")
@@ -165,24 +164,6 @@ def test_a_10_mb_line_is_cut_counted_and_memory_stays_bounded(tmp_path):
     assert lines == [b"x" * MAX_LINE, LINE.rstrip("\n").encode()]
     assert r.stats.bad_lines["too_long"] == 1
     assert peak < 4 * 1024 * 1024, peak
-
-
-def test_syslog_connections_over_the_limit_are_refused_and_counted(exporter):
-    port = free_port()
-    exp = exporter("--syslog.listen-address", f"tcp://127.0.0.1:{port}")
-    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(MAX_CONNECTIONS)]
-    try:
-        wait_for(lambda: len(held) == MAX_CONNECTIONS, what="connections")
-        extra = socket.create_connection(("127.0.0.1", port))
-        extra.settimeout(10)
-        wait_for(lambda: exp.value("smtp_exporter_connections_refused_total") >= 1, what="refusal counted")
-        assert extra.recv(1) == b""  # closed by the receiver
-        extra.close()
-        held[0].sendall(b"<22>Nov 28 12:00:00 mx postfix/smtpd[1]: " + LINE.split(": ", 1)[1].encode())
-        wait_for(lambda: exp.value("smtp_replies_total", code="455") == 1, what="held connections still served")
-    finally:
-        for s in held:
-            s.close()
 
 
 def test_cr_only_line_ends_are_one_long_line_cut_and_counted(tmp_path):

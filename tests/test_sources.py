@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Exporter, free_port, wait_for
-from smtp_reply_exporter.journal import JournalReader
+from smtp_reply_exporter.sources.journal import JournalSource
+from smtp_reply_exporter.stats import SourceStats
 from smtp_reply_exporter.syslog_server import to_line
 from smtp_reply_exporter.unwrap import Unwrapper
 
@@ -144,7 +145,7 @@ def test_journal_is_followed_and_resumed_from_the_saved_cursor(tmp_path, exporte
 
 
 def test_journalctl_restarted_before_any_entry_resumes_from_when_following_began():
-    reader = JournalReader(None, None, [], [], None, None, from_start=False)  # type: ignore[arg-type]
+    reader = JournalSource(SourceStats(), [], [], None, None, from_start=False)
     assert reader.command()[-1] == "--lines=0"  # first start: from now on, like files
     reader._since = 1764331200.5  # journalctl died before any entry gave a cursor
     assert reader.command()[-2:] == ["--since=@1764331200.500000", "--no-tail"]  # neither history nor a gap

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from conftest import Reader, reader_of_empty
 from smtp_reply_exporter import state
-from smtp_reply_exporter.tail import MAX_LINE, Position, has_long_line
+from smtp_reply_exporter.sources.file import Position
+from smtp_reply_exporter.tail import MAX_LINE, has_long_line
 
 
 def write(path, text: str, mode: str = "a") -> None:

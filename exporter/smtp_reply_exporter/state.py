@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from .tail import Position
+from .sources.file import Position
 
 log = logging.getLogger(__name__)
 VERSION = 1

@@ -16,8 +16,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from .inbox import Chunk, Inbox
-from .stats import SourceStats
+from ..stats import SourceStats
+from . import Lines
+from .inbox import Queued
 
 log = logging.getLogger(__name__)
 SOURCE = "journal"
@@ -42,10 +43,9 @@ def entry_to_line(entry: dict[str, Any]) -> bytes | None:
     return (head + message.replace("\r", " ").replace("\n", " ")).encode("utf-8", "replace")
 
 
-class JournalReader:
+class JournalSource(Queued):
     def __init__(
         self,
-        inbox: Inbox,
         stats: SourceStats,
         units: list[str],
         identifiers: list[str],
@@ -53,14 +53,15 @@ class JournalReader:
         cursor: str | None = None,
         from_start: bool = False,
     ) -> None:
-        self.inbox, self.stats = inbox, stats
+        super().__init__("journal")
+        self.name, self.stats = SOURCE, stats
         self.units, self.identifiers, self.directory = units, identifiers, directory
         self.cursor = cursor
         self.from_start = from_start
         self._since: float | None = None  # when following began, for a journalctl restarted before any entry
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
-        self._thread = threading.Thread(target=self._run, name="journal", daemon=True)
 
     def command(self) -> list[str]:
         cmd = ["journalctl", "--follow", "--output=json", "--all", "--quiet"]
@@ -77,14 +78,13 @@ class JournalReader:
         cmd += [f"--unit={u}" for u in self.units] + [f"--identifier={i}" for i in self.identifiers]
         return cmd
 
-    def start(self) -> None:
-        self._thread.start()
-
     def stop(self) -> None:
-        self._stop.set()
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-        self._thread.join(10)
+        with self._lock:
+            self._stop.set()
+            if self._proc is not None and self._proc.poll() is None:
+                self._proc.terminate()
+        if self._thread.is_alive():
+            self._thread.join()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -95,15 +95,20 @@ class JournalReader:
             if self._since is None:
                 self._since = time.time()
             try:
-                self._proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                with self._lock:  # started and terminated under one lock: stop() never misses it
+                    if self._stop.is_set():
+                        return
+                    proc = self._proc = subprocess.Popen(command, stdout=subprocess.PIPE,
+                                                         stderr=subprocess.DEVNULL)
             except OSError as err:
                 self._failed(str(err))
                 continue
-            assert self._proc.stdout is not None
-            for raw in self._proc.stdout:
-                self._entry(raw)
-            if self._proc.wait() != 0 and not self._stop.is_set():
-                self._failed(f"journalctl exited with {self._proc.returncode}")
+            assert proc.stdout is not None
+            with proc.stdout:
+                for raw in proc.stdout:
+                    self._entry(raw)
+            if proc.wait() != 0 and not self._stop.is_set():
+                self._failed(f"journalctl exited with {proc.returncode}")
 
     def _entry(self, raw: bytes) -> None:
         try:
@@ -114,13 +119,16 @@ class JournalReader:
             entry = {}
         cursor = entry.get("__CURSOR") if isinstance(entry, dict) else None
         if line is None:
-            self.stats.bad_lines["malformed"] += 1
+            self.stats.add(malformed=1)
             return
-        self.inbox.put(Chunk(SOURCE, line + b"\n", cursor if isinstance(cursor, str) else None))
+        lines = Lines(line + b"\n", None, cursor if isinstance(cursor, str) else None)
+        while not self.inbox.put(lines, timeout=0.5):  # wait while counting catches up, but not past a stop
+            if self._stop.is_set():
+                return
         if isinstance(cursor, str):
             self.cursor = cursor
 
     def _failed(self, why: str) -> None:
-        self.stats.open_errors += 1
+        self.stats.add(open_errors=1)
         log.warning("journal: %s; retrying in %.0fs", why, RETRY_SECONDS)
         self._stop.wait(RETRY_SECONDS)

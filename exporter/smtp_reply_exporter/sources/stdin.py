@@ -6,31 +6,34 @@ import logging
 import threading
 from typing import BinaryIO
 
-from .inbox import Chunk, Inbox
-from .stats import SourceStats
-from .tail import LineSplitter
+from ..stats import SourceStats
+from ..tail import LineSplitter
+from . import Lines
+from .inbox import Queued
 
 log = logging.getLogger(__name__)
 SOURCE = "-"
 
 
-class StdinReader:
-    def __init__(self, stream: BinaryIO, inbox: Inbox, stats: SourceStats) -> None:
+class StdinSource(Queued):
+    def __init__(self, stream: BinaryIO, stats: SourceStats) -> None:
+        super().__init__("stdin")
+        self.name, self.stats = SOURCE, stats
         self.stream = stream
-        self.inbox = inbox
         self.eof = threading.Event()
         self._lines = LineSplitter(stats, "standard input")
-        self._thread = threading.Thread(target=self._run, name="stdin", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
+    def stop(self) -> None:
+        """A read of standard input cannot be interrupted: the thread is joined only once it has ended."""
+        if self.eof.is_set():
+            self._thread.join()
 
     def _run(self) -> None:
         read = getattr(self.stream, "read1", self.stream.read)
         while data := read(1 << 16):
             if complete := self._lines.feed(data):
-                self.inbox.put(Chunk(SOURCE, complete))
+                self.inbox.put(Lines(complete, SOURCE))
         if last := self._lines.flush():
-            self.inbox.put(Chunk(SOURCE, last))
+            self.inbox.put(Lines(last, SOURCE))
         log.info("standard input closed; metrics stay served")
         self.eof.set()
