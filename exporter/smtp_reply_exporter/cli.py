@@ -102,6 +102,8 @@ def _add_runtime_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--format", choices=("jsonl", "table", "prometheus"), default="table")
     p.add_argument("--mta", choices=MTA_CHOICES, default="auto")
+    p.add_argument("--unparsed", action="store_true",
+                   help="print only the lines of a known MTA that look like replies but gave none (FILE:LINE:text)")
     p.set_defaults(func=_parse)
 
 
@@ -170,7 +172,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _parse(args: argparse.Namespace) -> int:
     from .oneshot import run
 
-    return run(args.files, args.format, args.mta, sys.stdout, sys.stderr)
+    return run(args.files, args.format, args.mta, sys.stdout, sys.stderr, unparsed=args.unparsed)
 
 
 def sample_log() -> str:

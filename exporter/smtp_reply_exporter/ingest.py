@@ -6,6 +6,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 
+from . import unparsed
 from .metrics import Batch, Counts, SourceStats
 from .parse import line_parser
 from .reply import Parsed
@@ -13,6 +14,7 @@ from .unwrap import Unwrapper
 
 log = logging.getLogger(__name__)
 OnParsed = Callable[[int, Parsed], None]  # (1-based line number in the source, what it held)
+OnUnparsed = Callable[[int, str], None]  # (1-based line number, a line with a reply-shaped token but no reply)
 
 
 class Ingest:
@@ -23,7 +25,8 @@ class Ingest:
         self.parse_line = line_parser(mta)
 
     def feed(
-        self, data: bytes, stats: SourceStats, on_parsed: OnParsed | None = None, unwrap: Unwrapper | None = None
+        self, data: bytes, stats: SourceStats, on_parsed: OnParsed | None = None, unwrap: Unwrapper | None = None,
+        on_unparsed: OnUnparsed | None = None,
     ) -> None:
         """Count the lines of `data`, which ends with a newline (the tail holds partial lines)."""
         try:
@@ -63,8 +66,12 @@ class Ingest:
             for r in parsed.warnings:
                 key = (mta, r.role, r.command, r.code, r.enhanced)
                 warnings[key] = warnings.get(key, 0) + r.times * times
+        first = stats.lines
+        for i, mta, program in unparsed.find(lines, outcomes):  # format drift, looked for in quiet lines only
+            batch.unparsed[mta, program] = batch.unparsed.get((mta, program), 0) + 1
+            if on_unparsed is not None:
+                on_unparsed(first + i + 1, lines[i])
         if on_parsed is not None:
-            first = stats.lines
             for i, parsed in enumerate(outcomes):
                 if parsed is not None:
                     on_parsed(first + i + 1, parsed)

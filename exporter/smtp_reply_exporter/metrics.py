@@ -33,6 +33,7 @@ class Batch:
     replies: dict[ReplyKey, int] = field(default_factory=dict)
     warnings: dict[ReplyKey, int] = field(default_factory=dict)
     deliveries: dict[tuple[str, str], int] = field(default_factory=dict)
+    unparsed: dict[tuple[str, str], int] = field(default_factory=dict)  # (mta, program): lines, see unparsed.py
     lines: int = 0
     lines_unrecognised: int = 0
     lines_with_replies: int = 0
@@ -46,6 +47,7 @@ class Snapshot(NamedTuple):
     warnings: dict[ReplyKey, int]
     deliveries: dict[tuple[str, str], int]
     series_dropped: dict[str, int]  # by reason
+    unparsed: dict[tuple[str, str], int]  # by (mta, program)
     sources: list[tuple[str, SourceStats]]  # copies, sorted by source name
 
 
@@ -64,6 +66,7 @@ class Counts:
         self.replies: dict[ReplyKey, int] = {}
         self.warnings: dict[ReplyKey, int] = {}
         self.deliveries: dict[tuple[str, str], int] = {}
+        self.unparsed: dict[tuple[str, str], int] = {}  # mta and program: closed sets, never capped
         self.sources: dict[str, SourceStats] = {}
         self.series_dropped = dict.fromkeys(SERIES_DROP_REASONS, 0)
         self.ingest_errors = 0  # unexpected exceptions in the ingest loop (a bug if ever non-zero)
@@ -81,6 +84,8 @@ class Counts:
             self._add_replies(self.warnings, batch.warnings)
             for dkey, n in batch.deliveries.items():  # mta and status: closed sets
                 self._add(self.deliveries, dkey, True, n)
+            for ukey, n in batch.unparsed.items():
+                self.unparsed[ukey] = self.unparsed.get(ukey, 0) + n
             stats.add(lines=batch.lines, lines_unrecognised=batch.lines_unrecognised,
                       lines_with_replies=batch.lines_with_replies, bytes=batch.bytes)
 
@@ -106,6 +111,7 @@ class Counts:
         with self._lock:
             sources = [(name, stats.copy()) for name, stats in self.sources.items()]
             return Snapshot(dict(self.replies), dict(self.warnings), dict(self.deliveries), dict(self.series_dropped),
+                            dict(self.unparsed),
                             sorted(sources, key=lambda item: item[0]))
 
     def codes_seen(self) -> dict[str, int]:
@@ -188,6 +194,15 @@ class SmtpCollector(Collector):
         for source, stats in sources:
             gauge.add_metric([source], stats.last_line_time)
         yield gauge
+        drift = CounterMetricFamily(
+            "smtp_exporter_lines_unparsed",
+            "Lines of a known MTA that hold something shaped like a reply (a code opening text, or an enhanced "
+            "code) from which no reply was taken: a wording the parsers do not know yet.",
+            labels=["mta", "program"],
+        )
+        for (mta, program), n in sorted(snap.unparsed.items()):
+            drift.add_metric([mta, program], n)
+        yield drift
         dropped = CounterMetricFamily(
             "smtp_exporter_series_dropped",
             "Counts not exported because the series cap was reached: by the whole cap (cap), or by the "

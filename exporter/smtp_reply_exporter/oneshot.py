@@ -10,14 +10,16 @@ from typing import TextIO
 from prometheus_client import CollectorRegistry, generate_latest
 
 from .codes import knowledge_base
-from .ingest import Ingest, OnParsed
+from .ingest import Ingest, OnParsed, OnUnparsed
 from .metrics import Counts, SmtpCollector
 from .reply import Parsed
 from .tail import read_whole
 from .unwrap import Unwrapper
 
 
-def run(files: list[str], fmt: str, mta: str, out: TextIO, err: TextIO) -> int:
+def run(files: list[str], fmt: str, mta: str, out: TextIO, err: TextIO, unparsed: bool = False) -> int:
+    """Print what `fmt` asks for; with `unparsed`, only the lines counted in smtp_exporter_lines_unparsed_total."""
+    fmt = "unparsed" if unparsed else fmt
     counts = Counts(max_series=1 << 62)
     ingest = Ingest(counts, mta)
     progress = _Progress(err) if err.isatty() else None
@@ -25,10 +27,11 @@ def run(files: list[str], fmt: str, mta: str, out: TextIO, err: TextIO) -> int:
     for path in files:
         stats = counts.source(path)
         on_parsed = _jsonl_writer(path, out) if fmt == "jsonl" else None
+        on_unparsed = _line_writer(path, out) if fmt == "unparsed" else None
         size = _size(path)
         unwrap = Unwrapper()
         for chunk in read_whole(path, stats):  # gunzipped when the name ends in .gz, as rotated logs do
-            ingest.feed(chunk, stats, on_parsed, unwrap)
+            ingest.feed(chunk, stats, on_parsed, unwrap, on_unparsed)
             if progress is not None:
                 progress.show(path, stats.bytes, size)
         if stats.open_errors:
@@ -53,6 +56,14 @@ def _size(path: str) -> int:
         return os.stat(path).st_size
     except OSError:
         return 0
+
+
+def _line_writer(path: str, out: TextIO) -> OnUnparsed:
+    """FILE:LINE:text, as grep -Hn prints it."""
+    def write(line_no: int, line: str) -> None:
+        out.write(f"{path}:{line_no}:{line}\n")
+
+    return write
 
 
 def _jsonl_writer(path: str, out: TextIO) -> OnParsed:
@@ -97,7 +108,9 @@ def _table(counts: Counts) -> str:
                                     or "none"))
     if warnings:
         lines.append(f"Reject warnings (logged, not sent): {sum(warnings.values())}")
-    lines.append(f"Lines: {total_lines} read, {unrec} not recognised")
+    drift = sum(snap.unparsed.values())
+    lines.append(f"Lines: {total_lines} read, {unrec} not recognised"
+                 + (f", {drift} with a reply no rule took (see parse --unparsed)" if drift else ""))
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,83 @@
+"""Format drift: lines of a known MTA that look as if they carry a reply, yet gave none.
+
+A new wording in an MTA's log would otherwise be a quiet drop in counts. Only lines whose Parsed holds
+no reply are looked at, so a line with replies costs nothing more.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .parse import exim, line_parser, opensmtpd, postfix, sendmail, syslog
+from .reply import Parsed
+
+# A reply as MTAs log it: a code that opens text after ": ", "(", a quote, "reject=" or "reply=" ("said:
+# 451 Try", "(250 2.0.0", 'result="550-', "reject=550 5.7.1"), or an enhanced code alone there (": 5.7.1
+# Blocked"); never a number inside a word, an address, a port, another key=value (dsn=4.0.0, size=250)
+# or a duration ("after 300 seconds"). One pattern per opening literal: a pass over a chunk is then a
+# fast literal search (a pattern opening with a character class, or with a lone space, costs several
+# times more). Linear: no nested repetition, bounded counts.
+_BASIC = r"[2-5][0-9][0-9][ -](?!(?:seconds?|secs?|minutes?|hours?|days?|bytes|ms)\b)(?:[A-Za-z<]|[245]\.[0-9])"
+_ENHANCED = r"[245]\.[0-9]{1,3}\.[0-9]{1,3}(?![\w.])"
+REPLY_SHAPED = tuple(re.compile(rf"{before}(?:{_BASIC}|{_ENHANCED})")
+                     for before in (": ", r"\(", '"', "re(?:ject|ply)="))
+# Lines that hold a reply-shaped token which is not a reply on the wire, by MTA (searched on the message).
+_VERSION = r"\bversion [0-9]"  # startup banners ("daemon started -- version 2.11.3")
+KNOWN_NOT_REPLIES: dict[str, re.Pattern[str]] = {
+    # anvil's rate figure ("rate limit exceeded: 334 from"); cleanup's milter and header/body actions,
+    # which log only the enhanced code of the reply smtpd sends
+    postfix.MTA: re.compile(
+        r"rate limit exceeded: |^\w+: (?:milter-)?(?:reject|discard|hold|redirect|filter|warning|info): "
+        rf"(?:END-OF-MESSAGE|header|body|CONNECT|DATA) |{_VERSION}"
+    ),
+    exim.MTA: re.compile(_VERSION),
+    # stat=Sent carries the remote's text, not its reply code: a delivery, not a reply (see parse/sendmail.py)
+    sendmail.MTA: re.compile(rf"\bstat=Sent \(|{_VERSION}"),
+    opensmtpd.MTA: re.compile(_VERSION),
+}
+# The `program` label: a closed set per MTA (Postfix by its service, whatever its syslog_name), else "other".
+PROGRAMS: dict[str, frozenset[str]] = {
+    postfix.MTA: postfix.SERVICES,
+    exim.MTA: frozenset({"exim", "exim4"}),
+    sendmail.MTA: frozenset({"sendmail", "sm-mta", "sm-msp-queue"}),
+    opensmtpd.MTA: frozenset({"smtpd", "opensmtpd"}),
+}
+OTHER = "other"
+
+
+def find(lines: list[str], outcomes: list[Parsed | None]) -> list[tuple[int, str, str]]:
+    """(index, mta, program) of the lines of a known MTA that hold a reply-shaped token but gave no reply."""
+    quiet = [line for line, parsed in zip(lines, outcomes, strict=True)
+             if parsed is not None and not parsed.replies and not parsed.warnings]
+    if not quiet:
+        return []
+    text = "\n".join(quiet)  # one pass over the chunk's quiet lines says whether to look closer (mostly not)
+    if not any(pattern.search(text) for pattern in REPLY_SHAPED):
+        return []
+    return [(i, parsed.mta, program_label(parsed.mta, line))
+            for i, (line, parsed) in enumerate(zip(lines, outcomes, strict=True))
+            if parsed is not None and not (parsed.replies or parsed.warnings or parsed.implausible)
+            and any(pattern.search(line) for pattern in REPLY_SHAPED) and _unparsed(line, parsed)]
+
+
+def _unparsed(line: str, parsed: Parsed) -> bool:
+    """Neither a known non-reply form nor a reply its parser folded into an earlier line (one that logs
+    the same reply again, which a parser with no memory of earlier lines takes)."""
+    head = _header(line)
+    if KNOWN_NOT_REPLIES[parsed.mta].search(line if head is None else head[2]) is not None:
+        return False
+    again = line_parser(parsed.mta)(line)
+    return again is None or not (again.replies or again.warnings)
+
+
+def program_label(mta: str, line: str) -> str:
+    """The line's program, bounded to its MTA's closed set."""
+    head = _header(line)
+    if head is None:
+        return mta if mta == exim.MTA else OTHER  # Exim's own mainlog has no header
+    program = head[0].rpartition("/")[2] if mta == postfix.MTA else head[0]
+    return program if program in PROGRAMS[mta] else OTHER
+
+
+def _header(line: str) -> tuple[str, str, str] | None:
+    return syslog.split(line) or syslog.split_hostless(line)
