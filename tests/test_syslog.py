@@ -90,6 +90,18 @@ def lines_of(src: SyslogSource) -> int:
     return sum(lines.data.count(b"\n") for lines in src.poll())
 
 
+def wait_lines(src: SyslogSource, n: int) -> None:
+    """Until `n` lines have been handed over, polled as the ingest thread would."""
+    got = 0
+
+    def all_there() -> bool:
+        nonlocal got
+        got += lines_of(src)
+        return got == n
+
+    wait_for(all_there, what=f"{n} lines")
+
+
 def busy(port: int, address: str = "127.0.0.1") -> socket.socket:
     s = socket.socket()
     s.bind((address, 0))
@@ -110,14 +122,7 @@ def test_one_address_gets_at_most_its_share_of_connections(receiver):
     port = receiver.port
     held = [busy(port) for _ in range(MAX_PER_PEER)]
     try:
-        got = 0
-
-        def all_counted() -> bool:
-            nonlocal got
-            got += lines_of(receiver)
-            return got == MAX_PER_PEER
-
-        wait_for(all_counted, what="every busy connection's message")
+        wait_lines(receiver, MAX_PER_PEER)
         extra = busy(port)
         assert closed_by_peer(extra)
         extra.close()
@@ -134,14 +139,7 @@ def test_the_global_cap_refuses_when_no_connection_is_idle(receiver):
     port = receiver.port
     held = [busy(port, f"127.0.0.{2 + i % 8}") for i in range(MAX_CONNECTIONS)]
     try:
-        got = 0
-
-        def all_counted() -> bool:
-            nonlocal got
-            got += lines_of(receiver)
-            return got == MAX_CONNECTIONS
-
-        wait_for(all_counted, what="every busy connection's message")
+        wait_lines(receiver, MAX_CONNECTIONS)
         extra = busy(port, "127.0.0.99")
         assert closed_by_peer(extra)
         extra.close()
