@@ -106,5 +106,6 @@ def test_parse_shows_progress_on_a_terminal_and_is_quiet_otherwise(tmp_path):
         if not chunk:
             break
         shown += chunk
+    os.close(controller)
     assert proc.wait(120) == 0
     assert b"big.log:" in shown and b" MB" in shown
