@@ -30,11 +30,18 @@ def ensure_user() -> None:
 
 
 class Exim:
-    def __init__(self, root: Path, sink_port: int, sink421_port: int) -> None:
+    """Relays every domain to the sink at `sink_port`; `greet<code>.example` to the sink at the port that
+    `greeters` names for it (a sink that refuses at connect). `retry` is Exim's retry rule, and
+    `queue_every` starts queue runners at that interval (Exim retries only from a queue run)."""
+
+    def __init__(self, root: Path, sink_port: int, sink421_port: int, greeters: dict[str, int] | None = None,
+                 retry: str = "F,1h,1h", queue_every: str | None = None) -> None:
         self.root = root
         self.log = root / "log" / "mainlog"
         self.port = free_port()
-        self.sink_port, self.sink421_port = sink_port, sink421_port
+        self.sink_port = sink_port
+        self.greeters = {"greet421.example": sink421_port, **(greeters or {})}
+        self.retry, self.queue_every = retry, queue_every
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Exim:
@@ -47,6 +54,10 @@ class Exim:
             f"  {verb} recipients = {rcpt}\n          message = {reply}\n"
             for rcpt, (verb, reply) in RECIPIENT_REJECTS.items()
         )
+        routers = "".join(f"to_{i}:\n  driver = manualroute\n  domains = {domain}\n  route_list = * 127.0.0.1\n"
+                          f"  transport = smtp_{i}\n  self = send\n" for i, domain in enumerate(self.greeters))
+        transports = "".join(f"smtp_{i}:\n  driver = smtp\n  port = {port}\n  hosts_avoid_tls = *\n"
+                             for i, port in enumerate(self.greeters.values()))
         config = f"""
 primary_hostname = exim.test.example
 exim_user = {USER}
@@ -69,13 +80,7 @@ acl_check_rcpt:
 {acl}  accept
 
 begin routers
-throttled:
-  driver = manualroute
-  domains = greet421.example
-  route_list = * 127.0.0.1
-  transport = smtp_421
-  self = send
-smarthost:
+{routers}smarthost:
   driver = manualroute
   route_list = * 127.0.0.1
   transport = remote_smtp
@@ -86,18 +91,15 @@ remote_smtp:
   driver = smtp
   port = {self.sink_port}
   hosts_avoid_tls = *
-smtp_421:
-  driver = smtp
-  port = {self.sink421_port}
-  hosts_avoid_tls = *
-
+{transports}
 begin retry
-* * F,1h,1h
+* * {self.retry}
 """
         conf = self.root / "exim.conf"
         conf.write_text(config)
         with open(self.root / "exim.stderr", "wb") as stderr:
-            self.proc = subprocess.Popen([str(binary), "-C", str(conf), "-bdf"], stdout=subprocess.DEVNULL,
+            queue = [f"-q{self.queue_every}"] if self.queue_every else []
+            self.proc = subprocess.Popen([str(binary), "-C", str(conf), "-bdf", *queue], stdout=subprocess.DEVNULL,
                                          stderr=stderr)
         wait_started(self.proc, self.port, "exim", lambda: (self.root / 'exim.stderr').read_text() + self.log_text())
         return self

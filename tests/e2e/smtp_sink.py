@@ -1,7 +1,8 @@
 """A real SMTP server on 127.0.0.1 that answers chosen codes, and records every reply it sent.
 
-The recipient's local part chooses the answer: `rcpt455@...` gets 455 at RCPT, `data554@...`
-gets 554 after the message body; anything else is accepted. With `greeting` set, the server
+The sender's or recipient's local part chooses the answer: `mail451@...` as sender gets 451 at
+MAIL, `rcpt455@...` gets 455 at RCPT, `data554@...` gets 554 after the message body; anything else
+is accepted. With `greeting` set, the server
 answers every connection with that reply and closes (a 421 at connect). The record is the
 ground truth of what a remote server said to Postfix.
 """
@@ -24,7 +25,7 @@ REPLY_TEXT = {
     "552": "5.2.2 Mailbox full",
     "554": "5.7.1 Message refused",
 }
-_CHOICE = re.compile(r"<(rcpt|data)(\d{3})@", re.I)
+_CHOICE = re.compile(r"<(mail|rcpt|data)(\d{3})@", re.I)
 
 
 class SmtpSink:
@@ -65,13 +66,15 @@ class SmtpSink:
                     await self._reply(writer, verb, "250 2.0.0 Ok")
                     data_code = "250" if verb == "RSET" else data_code
                 elif verb == "MAIL":
-                    await self._reply(writer, "MAIL", "250 2.1.0 Ok")
+                    m = _CHOICE.search(line)
+                    refuse = m.group(2) if m and m.group(1).lower() == "mail" else ""
+                    await self._reply(writer, "MAIL", f"{refuse} {REPLY_TEXT[refuse]}" if refuse else "250 2.1.0 Ok")
                 elif verb == "RCPT":
                     m = _CHOICE.search(line)
                     if m and m.group(1).lower() == "rcpt":
                         await self._reply(writer, "RCPT", f"{m.group(2)} {REPLY_TEXT[m.group(2)]}")
                     else:
-                        if m:
+                        if m and m.group(1).lower() == "data":
                             data_code = m.group(2)
                         await self._reply(writer, "RCPT", "250 2.1.5 Ok")
                 elif verb == "DATA":

@@ -43,8 +43,10 @@ class Client:
         self.seen[(command, str(code), enhanced)] += 1
         return code
 
-    def session(self, port: int, helo: str, transactions: list[tuple[list[str], bool]], extra: tuple[str, ...] = ()):
-        """One SMTP session: EHLO, then per transaction MAIL, RCPTs and DATA (if any accepted), QUIT."""
+    def session(self, port: int, helo: str, transactions: list[tuple[list[str], bool]], extra: tuple[str, ...] = (),
+                sender: str = ""):
+        """One SMTP session: EHLO, then per transaction MAIL (from `sender`), RCPTs and DATA (if any
+        accepted), QUIT."""
         smtp = smtplib.SMTP()
         if self.note("CONNECT", smtp.connect("127.0.0.1", port)) != 220:
             self.note("QUIT", smtp.quit())  # as RFC 5321 section 3.1 asks of a refused client
@@ -53,7 +55,7 @@ class Client:
             for command in extra:
                 self.note(command.upper(), getattr(smtp, command)())
             for recipients, send_data in transactions:
-                self.note("MAIL", smtp.mail("<>"))
+                self.note("MAIL", smtp.mail(f"<{sender}>"))
                 accepted = [r for r in recipients if self.note("RCPT", smtp.rcpt(f"<{r}>")) == 250]
                 if accepted and send_data:
                     self.note("DATA", smtp.data(b"Subject: test\r\n\r\nhello\r\n"))
