@@ -95,6 +95,12 @@ def _add_runtime_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
                    "of the log is read twice")
     p.add_argument("--series.max", dest="max_series", type=int, default=DEFAULT_MAX_SERIES, metavar="N",
                    help="cap on reply/delivery series; beyond it counts go to smtp_exporter_series_dropped_total")
+    p.add_argument("--postfix.queue", dest="postfix_queue", metavar="DIR",
+                   help="Postfix's queue directory (e.g. /var/spool/postfix): export the queue's size and age, "
+                   "read from its public/showq service at each scrape (off by default)")
+    p.add_argument("--exim.queue", dest="exim_queue", metavar="DIR",
+                   help="Exim's spool directory (e.g. /var/spool/exim4): export the queue's size and age, "
+                   "read from its input/ directory at each scrape (off by default)")
     p.add_argument("--log.level", dest="log_level", choices=("debug", "info", "warn", "error"), default="info")
     p.set_defaults(func=_serve)
 
@@ -160,6 +166,8 @@ def _serve(args: argparse.Namespace) -> int:
         poll_only=args.poll_only,
         state_interval=args.state_interval,
         max_series=args.max_series,
+        postfix_queue=args.postfix_queue,
+        exim_queue=args.exim_queue,
     )
     try:
         return serve(config, _listen_address(args.listen), telemetry_path=args.telemetry_path,

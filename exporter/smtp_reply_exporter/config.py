@@ -20,6 +20,8 @@ class Config:
     poll_only: bool = False  # no file events: for slow or network filesystems where they are unreliable
     state_interval: float = 5.0
     max_series: int = 10_000
+    postfix_queue: str | None = None  # queue directory: its public/showq is read at scrape time
+    exim_queue: str | None = None  # spool directory: its input/ is read at scrape time
 
     @property
     def files(self) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from types import FrameType
 
 from prometheus_client import CollectorRegistry
 
-from . import __version__, webconfig
+from . import __version__, queues, webconfig
 from .config import Config
 from .http import make_server, serve_in_thread
 from .metrics import Counts, SmtpCollector
@@ -31,6 +31,9 @@ def serve(config: Config, address: tuple[str, int], telemetry_path: str = "/metr
     counts = Counts(config.max_series)
     registry = CollectorRegistry(auto_describe=True)
     registry.register(SmtpCollector(counts))
+    queue_collector = queues.collector(config.postfix_queue, config.exim_queue)
+    if queue_collector is not None:
+        registry.register(queue_collector)
     pipeline = Pipeline(config, counts)
     web = webconfig.load(web_config) if web_config else None
     server = make_server(address, registry, counts, pipeline.ready.is_set, telemetry_path, web)

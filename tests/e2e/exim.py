@@ -46,7 +46,7 @@ class Exim:
 
     def start(self) -> Exim:
         ensure_user()
-        binary = unpack("exim", "usr/sbin/exim4")
+        self.binary = binary = unpack("exim", "usr/sbin/exim4")
         for sub in ("spool", "log"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
             shutil.chown(self.root / sub, USER, USER)
