@@ -176,7 +176,8 @@ def test_sidecar_template_puts_the_exporter_in_the_users_mta_pod(tmp_path):
     shutil.copytree(CHART, parent / "charts" / "smtp-reply-exporter")
     (parent / "Chart.yaml").write_text("apiVersion: v2\nname: mta\nversion: 1.0.0\n")
     (parent / "values.yaml").write_text(yaml.safe_dump({"smtp-reply-exporter": {
-        "mode": "sidecar", "image": {"tag": "0.1.0"}, "sidecar": {"podSelector": {"app": "postfix"}}}}))
+        "mode": "sidecar", "image": {"tag": "0.1.0"}, "sidecar": {"podSelector": {"app": "postfix"}},
+        "queue": {"mta": "postfix", "volume": "postfix-spool", "path": "/var/spool/postfix"}}}))
     (parent / "templates").mkdir()
     (parent / "templates" / "pod.yaml").write_text("""\
 apiVersion: v1
@@ -196,6 +197,8 @@ spec:
   volumes:
     - name: mail-logs
       emptyDir: {}
+    - name: postfix-spool
+      emptyDir: {}
     {{- include "smtp-reply-exporter.volumes" (dict "Values" (index .Values "smtp-reply-exporter")) | nindent 4 }}
 """)
     rendered = render(chart=parent)
@@ -204,6 +207,9 @@ spec:
     exporter = pod["spec"]["containers"][1]
     assert "--log.path=/var/log/mail/mail.log" in exporter["args"]
     assert {"name": "mail-logs", "mountPath": "/var/log/mail", "readOnly": True} in exporter["volumeMounts"]
+    # the queue, read through Postfix's showq socket on the MTA's own spool volume, mounted read-only
+    assert "--postfix.queue=/var/spool/postfix" in exporter["args"]
+    assert {"name": "postfix-spool", "mountPath": "/var/spool/postfix", "readOnly": True} in exporter["volumeMounts"]
     docs = [d for docs in rendered.values() for d in docs]
     assert not of_kind(docs, "Deployment") and not of_kind(docs, "DaemonSet")
     (service,) = [s for s in of_kind(docs, "Service") if "syslog" not in s["metadata"]["name"]]
@@ -216,6 +222,7 @@ spec:
     ({"service": {"port": 70000}}, "port"),
     ({"mode": "daemonset"}, "logGlob"),
     ({"mode": "sidecar"}, "podSelector"),
+    ({"queue": {"mta": "sendmail"}}, "queue"),
     ({"prometheusRule": {"enabled": True, "alerts": {"SmtpLogStalled": {"severity": "page"}}}}, "severity"),
 ])
 def test_bad_values_fail_at_render_time_with_a_clear_message(values, message):

@@ -62,6 +62,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - --syslog.listen-address=0.0.0.0:{{ .Values.syslog.port }}
 {{- else if eq .Values.mode "sidecar" }}
 - --log.path={{ .Values.sidecar.logPath }}
+{{- with .Values.queue.mta }}
+- --{{ . }}.queue={{ $.Values.queue.path }}
+{{- end }}
 {{- else }}
 {{- fail (printf "mode must be daemonset, deployment or sidecar, not %q" .Values.mode) }}
 {{- end }}
@@ -141,6 +144,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
     - name: {{ .Values.sidecar.logVolume }}
       mountPath: {{ dir .Values.sidecar.logPath }}
       readOnly: true
+    {{- if .Values.queue.mta }}
+    - name: {{ .Values.queue.volume }}
+      mountPath: {{ .Values.queue.path }}
+      readOnly: true
+    {{- end }}
     {{- end }}
 {{- end }}
 
