@@ -89,7 +89,8 @@ MAILER(`smtp')dnl
         sock.bind("/dev/log")
         os.chmod("/dev/log", 0o666)
         self._devlog = sock
-        threading.Thread(target=self._forward, daemon=True).start()
+        self._forwarder = threading.Thread(target=self._forward, daemon=True)
+        self._forwarder.start()
 
     def _forward(self) -> None:
         """syslogd's part: datagrams from /dev/log, as RFC 3164 messages with a host, over TCP."""
@@ -99,6 +100,8 @@ MAILER(`smtp')dnl
                 try:
                     data = self._devlog.recv(65536)
                 except OSError:
+                    return
+                if not data:  # shut down by stop()
                     return
                 self.lines.append(data)
                 pri, _, rest = data.partition(b">")
@@ -113,6 +116,8 @@ MAILER(`smtp')dnl
             self.proc.terminate()
             self.proc.wait(30)
         if self._devlog is not None:
+            self._devlog.shutdown(socket.SHUT_RDWR)  # wakes the forwarder's recv; close() alone does not
+            self._forwarder.join()
             self._devlog.close()
             os.unlink("/dev/log")
         shutil.rmtree(self.root, ignore_errors=True)
