@@ -116,6 +116,13 @@ def dashboard() -> dict[str, Any]:
                target(f"sum by (instance) (increase(smtp_exporter_truncations_total{{{INST}}}[$__range]))",
                       "truncations {{instance}}", ref="B")],
               (12, 33, 12, 6), unit="short"),
+        panel("timeseries", "Exporter: lines with a reply no rule took (format drift)",
+              "Lines of a known MTA that hold something shaped like a reply from which no reply was taken: a new "
+              "wording, after an MTA upgrade for instance. 0 is normal; list them with "
+              "smtp-reply-exporter parse --unparsed FILE.",
+              [target(f"sum by (mta, program) (rate(smtp_exporter_lines_unparsed_total{{{INST}, mta=~\"$mta\"}}{rate}))"
+                      " or on () vector(0)", "{{mta}} {{program}}")],
+              (0, 39, 24, 7), unit="short"),
     ]
     for i, p in enumerate(panels, 1):
         p["id"] = i

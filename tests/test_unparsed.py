@@ -34,6 +34,19 @@ def test_a_new_wording_of_a_postfix_reply_is_counted_with_its_mta_and_program():
                                                       "code": "451", "class": "4xx", "enhanced_code": "4.3.0"}) is None
 
 
+@pytest.mark.parametrize(("line", "key"), [
+    ("2026-11-28 12:01:11 1vPzAb-000ABC-1234 == a@b.example R=dnslookup T=remote_smtp defer (-46) "
+     "H=mx.b.example [192.0.2.9]: SMTP failure reported by remote server after RCPT TO:<a@b.example>: "
+     "451 4.3.0 Try later", ("exim", "exim")),
+    ("Nov 28 12:01:11 mx sm-mta[5]: 6ASDvGTf005340: to=<a@b.example>, delay=00:00:01, mailer=esmtp, pri=1, "
+     "relay=mx.b.example. [192.0.2.9], dsn=4.3.0, stat=Postponed: 451 4.3.0 Try later", ("sendmail", "sm-mta")),
+    ('Nov 28 12:01:11 mx smtpd[7]: 0123456789abcdef smtp failed-cmd command="RCPT TO:<a@b.example>" '
+     'result="550 5.1.1 Invalid recipient"', ("opensmtpd", "smtpd")),
+], ids=["exim", "sendmail", "opensmtpd"])
+def test_a_new_wording_of_every_mta_is_counted(line, key):
+    assert unparsed(line + "\n") == {key: 1}
+
+
 def test_a_reply_logged_again_for_another_recipient_is_folded_not_unparsed():
     counts, _ = feed((STATUS.format(rcpt="a", verb="said") + STATUS.format(rcpt="b", verb="said")).encode())
     assert sum(counts.replies.values()) == 1 and counts.unparsed == {}

@@ -48,7 +48,8 @@ class Ingest:
         outcomes = list(map(self.parse_line, lines))
         batch = Batch(lines=read, bytes=len(data))
         replies, warnings, deliveries = batch.replies, batch.warnings, batch.deliveries
-        for parsed, times in Counter(outcomes).items():
+        tally = Counter(outcomes)
+        for parsed, times in tally.items():
             if parsed is None:
                 batch.lines_unrecognised = times
                 continue
@@ -67,7 +68,7 @@ class Ingest:
                 key = (mta, r.role, r.command, r.code, r.enhanced)
                 warnings[key] = warnings.get(key, 0) + r.times * times
         first = stats.lines
-        for i, mta, program in unparsed.find(lines, outcomes):  # format drift, looked for in quiet lines only
+        for i, mta, program in unparsed.find(lines, outcomes, tally):  # format drift, in quiet lines only
             batch.unparsed[mta, program] = batch.unparsed.get((mta, program), 0) + 1
             if on_unparsed is not None:
                 on_unparsed(first + i + 1, lines[i])

@@ -7,20 +7,28 @@ no reply are looked at, so a line with replies costs nothing more.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from .parse import exim, line_parser, opensmtpd, postfix, sendmail, syslog
 from .reply import Parsed
 
-# A reply as MTAs log it: a code that opens text after ": ", "(", a quote, "reject=" or "reply=" ("said:
-# 451 Try", "(250 2.0.0", 'result="550-', "reject=550 5.7.1"), or an enhanced code alone there (": 5.7.1
-# Blocked"); never a number inside a word, an address, a port, another key=value (dsn=4.0.0, size=250)
-# or a duration ("after 300 seconds"). One pattern per opening literal: a pass over a chunk is then a
-# fast literal search (a pattern opening with a character class, or with a lone space, costs several
-# times more). Linear: no nested repetition, bounded counts.
+# A reply as MTAs log it: a code that opens text where the MTA writes replies ("said: 451 Try",
+# "(250 2.0.0", 'result="550-', "reject=550 5.7.1"), or an enhanced code alone there (": 5.7.1 Blocked");
+# never a number inside a word, an address, a port, another key=value (dsn=4.0.0, size=250) or a
+# duration ("after 300 seconds"). One pattern per opening literal, so that a pass over a chunk is a fast
+# literal search (a pattern opening with a character class, or with a lone space, costs several times
+# more), and per MTA only the openings it writes replies after. Linear: no nested repetition.
 _BASIC = r"[2-5][0-9][0-9][ -](?!(?:seconds?|secs?|minutes?|hours?|days?|bytes|ms)\b)(?:[A-Za-z<]|[245]\.[0-9])"
 _ENHANCED = r"[245]\.[0-9]{1,3}\.[0-9]{1,3}(?![\w.])"
-REPLY_SHAPED = tuple(re.compile(rf"{before}(?:{_BASIC}|{_ENHANCED})")
-                     for before in (": ", r"\(", '"', "re(?:ject|ply)="))
+_OPENINGS = {
+    postfix.MTA: (": ", r"\("),  # "said: 550 ...", "status=sent (250 ...)"
+    exim.MTA: (": ", '"'),  # "after RCPT TO:<a@b>: 550 ...", 'C="250 ..."'
+    sendmail.MTA: (": ", "re(?:ject|ply)="),  # "stat=Deferred: 451 ...", "reject=550 ...", "reply=550 ..."
+    opensmtpd.MTA: (": ", '"'),  # 'result="550 ..."', 'stat="250 ..."'
+}
+_ANY_MTA = tuple(sorted({opening for openings in _OPENINGS.values() for opening in openings}))
+REPLY_SHAPED = {mta: tuple(re.compile(rf"{opening}(?:{_BASIC}|{_ENHANCED})") for opening in openings)
+                for mta, openings in {**_OPENINGS, "": _ANY_MTA}.items()}
 # Lines that hold a reply-shaped token which is not a reply on the wire, by MTA (searched on the message).
 _VERSION = r"\bversion [0-9]"  # startup banners ("daemon started -- version 2.11.3")
 KNOWN_NOT_REPLIES: dict[str, re.Pattern[str]] = {
@@ -45,26 +53,33 @@ PROGRAMS: dict[str, frozenset[str]] = {
 OTHER = "other"
 
 
-def find(lines: list[str], outcomes: list[Parsed | None]) -> list[tuple[int, str, str]]:
-    """(index, mta, program) of the lines of a known MTA that hold a reply-shaped token but gave no reply."""
+def find(lines: list[str], outcomes: list[Parsed | None], kinds: Iterable[Parsed | None]) -> list[tuple[int, str, str]]:
+    """(index, mta, program) of the lines of a known MTA that hold a reply-shaped token but gave no reply;
+    `kinds` holds each distinct outcome once (the MTAs of the chunk)."""
     quiet = [line for line, parsed in zip(lines, outcomes, strict=True)
              if parsed is not None and not parsed.replies and not parsed.warnings]
     if not quiet:
         return []
     text = "\n".join(quiet)  # one pass over the chunk's quiet lines says whether to look closer (mostly not)
-    if not any(pattern.search(text) for pattern in REPLY_SHAPED):
+    mtas = {parsed.mta for parsed in kinds if parsed is not None}
+    if not any(pattern.search(text) for pattern in {p for mta in mtas for p in _patterns(mta)}):
         return []
     return [(i, parsed.mta, program_label(parsed.mta, line))
             for i, (line, parsed) in enumerate(zip(lines, outcomes, strict=True))
             if parsed is not None and not (parsed.replies or parsed.warnings or parsed.implausible)
-            and any(pattern.search(line) for pattern in REPLY_SHAPED) and _unparsed(line, parsed)]
+            and any(pattern.search(line) for pattern in _patterns(parsed.mta)) and _unparsed(line, parsed)]
+
+
+def _patterns(mta: str) -> tuple[re.Pattern[str], ...]:
+    return REPLY_SHAPED.get(mta) or REPLY_SHAPED[""]
 
 
 def _unparsed(line: str, parsed: Parsed) -> bool:
     """Neither a known non-reply form nor a reply its parser folded into an earlier line (one that logs
     the same reply again, which a parser with no memory of earlier lines takes)."""
     head = _header(line)
-    if KNOWN_NOT_REPLIES[parsed.mta].search(line if head is None else head[2]) is not None:
+    known = KNOWN_NOT_REPLIES.get(parsed.mta)
+    if known is not None and known.search(line if head is None else head[2]) is not None:
         return False
     again = line_parser(parsed.mta)(line)
     return again is None or not (again.replies or again.warnings)
@@ -76,7 +91,7 @@ def program_label(mta: str, line: str) -> str:
     if head is None:
         return mta if mta == exim.MTA else OTHER  # Exim's own mainlog has no header
     program = head[0].rpartition("/")[2] if mta == postfix.MTA else head[0]
-    return program if program in PROGRAMS[mta] else OTHER
+    return program if program in PROGRAMS.get(mta, ()) else OTHER
 
 
 def _header(line: str) -> tuple[str, str, str] | None:
