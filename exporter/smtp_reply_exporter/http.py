@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import html
+import io
 import logging
-import socket
-import ssl
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from . import __version__
 from .codes import knowledge_base
+from .httpd import HttpServer, Limits
 from .metrics import Counts
-from .webconfig import WebConfig
+from .webconfig import Verdict, WebConfig
 
 log = logging.getLogger(__name__)
-REQUEST_TIMEOUT = 30.0
 
 
 def landing_page(counts: Counts, telemetry_path: str) -> str:
@@ -52,25 +50,24 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;vertical-align:top}}
 """
 
 
-class _Server(ThreadingHTTPServer):
-    """One thread per connection; with TLS, the handshake happens in that thread, not in accept()."""
+class _Request(BaseHTTPRequestHandler):
+    """The standard library's request parsing and replies, over a head the server has already read:
+    the response is written to a buffer, which the server sends under its own deadline."""
 
-    daemon_threads = True
-    tls: ssl.SSLContext | None = None
+    server_version = "smtp-reply-exporter"  # no Python or library versions for strangers to read
 
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        request.settimeout(REQUEST_TIMEOUT)  # a slow or silent client cannot hold a thread forever
-        if self.tls is not None:
-            try:
-                request = self.tls.wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError) as err:
-                log.debug("TLS handshake with %s failed: %s", client_address, err)
-                request.close()
-                return
-        super().finish_request(request, client_address)
+    def setup(self) -> None:
+        self.rfile = io.BytesIO(self.request)
+        self.wfile = io.BytesIO()
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("error serving %s", client_address, exc_info=True)
+    def finish(self) -> None:
+        pass
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def log_message(self, format: str, *args: object) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
 
 
 def make_server(
@@ -80,15 +77,18 @@ def make_server(
     ready: Callable[[], bool],
     telemetry_path: str = "/metrics",
     web: WebConfig | None = None,
-) -> ThreadingHTTPServer:
+    limits: Limits | None = None,
+) -> HttpServer:
     auth = web or WebConfig()
 
-    class Handler(BaseHTTPRequestHandler):
-        server_version = f"smtp-reply-exporter/{__version__}"
-
+    class Handler(_Request):
         def do_GET(self) -> None:
-            if not auth.authorised(self.headers.get("Authorization")):
-                self.send_response(401)
+            verdict = auth.check(self.headers.get("Authorization"))
+            if verdict is not Verdict.ALLOWED:
+                busy = verdict is Verdict.BUSY
+                self.send_response(429 if busy else 401)
+                if busy:
+                    self.send_header("Retry-After", "1")
                 self.send_header("WWW-Authenticate", 'Basic realm="smtp-reply-exporter"')
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -107,24 +107,26 @@ def make_server(
             else:
                 self._send(404, "text/plain; charset=utf-8", b"not found\n")
 
+        def do_HEAD(self) -> None:
+            self.do_GET()  # _send leaves the body out
+
         def _send(self, status: int, content_type: str, body: bytes) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:
-            log.debug("%s %s", self.address_string(), format % args)
+    def respond(head: bytes, client: tuple[str, int]) -> bytes:
+        handler = Handler(head, client, None)  # type: ignore[arg-type]
+        assert isinstance(handler.wfile, io.BytesIO)
+        return handler.wfile.getvalue()
 
-    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-    server_class = type("Server", (_Server,), {"address_family": family})
-    server: _Server = server_class(address, Handler)
-    server.tls = auth.tls
-    return server
+    return HttpServer(address, respond, auth.tls, limits)
 
 
-def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
+def serve_in_thread(server: HttpServer) -> threading.Thread:
     thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
     thread.start()
     return thread

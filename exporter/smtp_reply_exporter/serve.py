@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import signal
 import sys
 import threading
@@ -14,11 +15,32 @@ from prometheus_client import CollectorRegistry
 from . import __version__, queues, webconfig
 from .config import Config
 from .http import make_server, serve_in_thread
+from .httpd import Limits, connection_cap
 from .metrics import Counts, SmtpCollector
 from .pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 SWITCH_INTERVAL = 0.001
+
+
+def raise_nofile_limit() -> int:
+    """Raise the soft limit on open files to the hard one, as Go's runtime does: the usual soft 1,024
+    is a relic of select(). Returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard
+    if hard == resource.RLIM_INFINITY:
+        try:
+            with open("/proc/sys/fs/nr_open") as f:
+                target = int(f.read())
+        except (OSError, ValueError):
+            return soft
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (OSError, ValueError) as err:
+            log.debug("cannot raise RLIMIT_NOFILE from %d to %d: %s", soft, target, err)
+    return soft
 
 
 def serve(config: Config, address: tuple[str, int], telemetry_path: str = "/metrics",
@@ -28,6 +50,9 @@ def serve(config: Config, address: tuple[str, int], telemetry_path: str = "/metr
     # The ingest thread is CPU-bound while catching up; with the default 5 ms GIL switch interval
     # a scrape, which needs the GIL many times, waits 5 ms at each handoff. 1 ms keeps scrapes fast.
     sys.setswitchinterval(SWITCH_INTERVAL)
+    nofile = raise_nofile_limit()
+    limits = Limits(max_connections=connection_cap(nofile))
+    log.debug("RLIMIT_NOFILE %d: at most %d HTTP connections", nofile, limits.max_connections)
     counts = Counts(config.max_series)
     registry = CollectorRegistry(auto_describe=True)
     registry.register(SmtpCollector(counts))
@@ -36,7 +61,7 @@ def serve(config: Config, address: tuple[str, int], telemetry_path: str = "/metr
         registry.register(queue_collector)
     pipeline = Pipeline(config, counts)
     web = webconfig.load(web_config) if web_config else None
-    server = make_server(address, registry, counts, pipeline.ready.is_set, telemetry_path, web)
+    server = make_server(address, registry, counts, pipeline.ready.is_set, telemetry_path, web, limits)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -54,6 +79,7 @@ def serve(config: Config, address: tuple[str, int], telemetry_path: str = "/metr
              telemetry_path, ", ".join(sources))
     stop.wait()
     server.shutdown()
+    server.server_close()
     pipeline.stop()
     log.info("stopped; state saved" if config.state_file else "stopped")
     return 0
