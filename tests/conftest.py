@@ -1,11 +1,16 @@
+from __future__ import annotations
+
+import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -22,13 +27,19 @@ def free_port() -> int:
 
 class Reader:
     """A follower of one log, started as the daemon starts it (opened, and standing at the end unless
-    told otherwise), then polled; `lines` keeps every line it yielded."""
+    told otherwise), then polled; `lines` keeps every line it yielded. Closed at the end of the test."""
+
+    made: ClassVar[list[Reader]] = []
 
     def __init__(self, path: Path, **kw) -> None:  # type: ignore[no-untyped-def]
         self.stats = SourceStats()
         self.follower = Follower(str(path), self.stats, **kw)
         self.lines: list[bytes] = []
+        Reader.made.append(self)
         self.poll()
+
+    def close(self) -> None:
+        self.follower.close()
 
     def poll(self) -> list[bytes]:
         """The complete lines this poll read, split at LF only (a CR alone does not end a line)."""
@@ -122,6 +133,37 @@ def exporter() -> Iterator[type[Exporter]]:
     yield Tracked
     for e in started:
         e.stop()
+
+
+def _descriptors() -> dict[str, str]:
+    out = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            out[fd] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue  # the listing's own descriptor, closed already
+    return out
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """Fails a test that leaves a thread running or a file descriptor open (as watchdog's suite does);
+    threads and descriptors have a few seconds to end, polled, after the test's own fixtures are gone."""
+    threads, fds = set(threading.enumerate()), _descriptors()
+    yield
+    for reader in Reader.made:
+        reader.close()
+    Reader.made.clear()
+    deadline = time.monotonic() + 10
+    while True:
+        new_threads = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
+        now = _descriptors()
+        new_fds = {fd: target for fd, target in now.items() if fds.get(fd) != target}
+        if not (new_threads or new_fds) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not new_threads, f"threads left running: {new_threads}"
+    assert not new_fds, f"file descriptors left open: {new_fds}"
 
 
 def have_postfix() -> bool:

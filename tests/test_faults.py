@@ -137,6 +137,7 @@ def test_permission_denied_is_counted_and_reading_starts_once_allowed(tmp_path):
     assert stats.open_errors == 1
     os.chmod(log, 0o644)
     assert b"".join(follower.poll()).count(b"\n") == 3
+    follower.close()
 
 
 def test_a_state_file_that_cannot_be_written_is_reported_not_fatal(tmp_path, caplog):

@@ -38,7 +38,8 @@ KNOWN_FILES = 64  # files read to their end that a missed-rotation search must n
 MTIME_SLACK = 1.0  # seconds: coarse file times on some filesystems
 AWAY_GRACE = 10.0  # seconds a file renamed away is kept open while its name has not come back
 MAX_LINKS = 40  # symlinks followed in a chain, as the kernel does
-MAX_TARGET_DIRS = 32  # directories of symlink targets watched one by one; beyond, the poll finds changes
+MAX_SEPARATE_DIRS = 4  # directories watched one by one; more are watched from their common parent
+MAX_TARGET_DIRS = 32  # beyond, when they share no parent below /x/y, the poll finds changes
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ class Follower:
         one; both start with the same bytes."""
         return any(k and head[: len(k)] == k[: len(head)] for k in self._known.values())
 
-    def _missed_rotations(self, current: tuple[int, int]) -> Iterator[Iterator[bytes]]:
+    def _missed_rotations(self, current: tuple[int, int] | None) -> Iterator[Iterator[bytes]]:
         """Files that were rotated in and out again between two polls (two rotations before we woke):
         siblings named after the log (mail.log.1, mail.log-20261128, .gz too), written since our
         previous poll, that we never read. Oldest first."""
@@ -201,9 +202,12 @@ class Follower:
             yield from self._let_go()  # also whatever the writer added before it let go of the old file
             self.stats.add(rotations=1)
             log.info("%s: rotated, reading the new file from the start", self.path)
-            for missed in self._missed_rotations((st.st_dev, st.st_ino)):
+            # Opened before the search: the file seen by stat() may itself have been rotated away since,
+            # and is then one of the missed ones.
+            opened = self._open(rotated=True)
+            for missed in self._missed_rotations(self._id if opened else None):
                 yield from missed
-            if self._open(rotated=True):
+            if opened:
                 yield from self._drain()
 
     def _check_truncated(self) -> Iterator[bytes]:
@@ -504,8 +508,16 @@ class FileSource:
         for follower in self.followers.values():
             names.update(follower.chain)
             targets.update(os.path.dirname(p) for p in follower.chain)
-        if len(targets) > MAX_TARGET_DIRS:
-            targets = set(sorted(targets)[:MAX_TARGET_DIRS])
+        targets = {t for t in targets if not any(r and t.startswith(root + os.sep) for root, r in dirs)}
+        if len(targets) > MAX_SEPARATE_DIRS:
+            # watchdog spends an inotify instance (128 per user by default) on each watched directory:
+            # many symlink targets (/var/log/pods/<pod>/<container>) are watched from their common parent
+            common = os.path.commonpath(sorted(targets))
+            if common.count(os.sep) >= 2:
+                dirs.add((common, True))
+                targets = set()
+            else:
+                targets = set(sorted(targets)[:MAX_TARGET_DIRS])
         dirs.update((d, False) for d in targets)
         self._names = frozenset(names)
         self._watcher.watch(self, dirs)
