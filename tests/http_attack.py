@@ -167,56 +167,166 @@ def cpu_share(pid: int, seconds: float) -> float:
     return (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
 
 
-def measure(nofile: int) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    log = Path(f"/tmp/http-attack-{os.getpid()}.log")
-    log.write_text("")
-    proc = subprocess.Popen([sys.executable, "-m", "smtp_reply_exporter", "serve", "--log.path", str(log),
-                             "--web.listen-address", f"127.0.0.1:{port}"], preexec_fn=limit_nofile(nofile))
+@contextlib.contextmanager
+def slow_heads(port: int, connections: int = 200, every: float = 0.5) -> Iterator[dict[str, int]]:
+    """Slowloris: connections that send a request line, then one header byte every `every` seconds, so
+    that no read ever waits long; yields while they drip, counting those `closed` by the server."""
+    socks = open_connections(port, connections)
+    stats = {"closed": 0}
+    stop = threading.Event()
+
+    def drip() -> None:
+        live = list(socks)
+        for s in live:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nX-Slow: ")
+        while live and not stop.wait(every):
+            for s in list(live):
+                try:
+                    s.sendall(b"x")
+                except OSError:
+                    stats["closed"] += 1
+                    live.remove(s)
+
+    dripper = threading.Thread(target=drip, name="slow-heads", daemon=True)
+    dripper.start()
     try:
-        while scrape(port, "/-/ready", 2) != 200:
-            threading.Event().wait(0.05)
-        t0 = time.perf_counter()
-        lat, failed = concurrent_scrapes(port)
-        rate = len(lat) / (time.perf_counter() - t0)
-        print(f"32 concurrent scrapers x 20 ({rate:.0f}/s): p50 {quantile(lat, .5) * 1e3:.1f} ms, "
-              f"p99 {quantile(lat, .99) * 1e3:.1f} ms, worst {lat[-1] * 1e3:.1f} ms, failed {failed}")
-        idle = open_connections(port, nofile + 100, pace=0.003)
-        try:
-            # Let the server take what the kernel still holds back (SYN cookies behind a short backlog):
-            # wait until its descriptor count has not changed for 2 s, 25 s at most.
-            counts, end = [-1], time.monotonic() + 25
-            while time.monotonic() < end and (len(counts) < 10 or len(set(counts[-10:])) > 1):
-                counts.append(len(os.listdir(f"/proc/{proc.pid}/fd")))
-                threading.Event().wait(0.2)
-            share = cpu_share(proc.pid, 2.0)
+        yield stats
+    finally:
+        stop.set()
+        dripper.join()
+        close_all(socks)
+
+
+def timed_scrape(port: int, path: str = "/metrics", headers: dict[str, str] | None = None) -> str:
+    t0 = time.perf_counter()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            r.read()
+            status = int(r.status)
+    except urllib.error.HTTPError as err:
+        status = err.code
+    except OSError:
+        status = 0
+    return f"scrape {status} in {time.perf_counter() - t0:.2f} s"
+
+
+def wait_seconds(seconds: float) -> None:
+    threading.Event().wait(seconds)
+
+
+def settle(pid: int, seconds: float = 25.0) -> None:
+    """Let a server take what the kernel still holds back (SYN cookies behind a short backlog): wait
+    until its descriptor count has not changed for 2 s, `seconds` at most."""
+    counts, end = [-1], time.monotonic() + seconds
+    while time.monotonic() < end and (len(counts) < 10 or len(set(counts[-10:])) > 1):
+        counts.append(len(os.listdir(f"/proc/{pid}/fd")))
+        wait_seconds(0.2)
+
+
+def measure(command: list[str], port: int, nofile: int, auth: tuple[str, str] | None) -> None:
+    """Run the server, then each attack in turn against it, printing what it cost and how a scrape fared."""
+    proc = subprocess.Popen(command, preexec_fn=limit_nofile(nofile), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    pid = proc.pid
+    try:
+        while scrape(port, "/metrics", 2) not in (200, 401):
+            wait_seconds(0.05)
+        if auth is None:
             t0 = time.perf_counter()
-            status = scrape(port, timeout=30)
-            print(f"{len(idle)} idle connections (RLIMIT_NOFILE {nofile}, {len(os.listdir(f'/proc/{proc.pid}/fd'))}"
-                  f" descriptors open): CPU {share:.0%} of a core over 2 s, "
-                  f"scrape {status} in {time.perf_counter() - t0:.2f} s")
-        finally:
-            close_all(idle)
-        with header_flood(port) as stats:
-            t0 = time.perf_counter()
-            status = scrape(port, timeout=30)
-            took = time.perf_counter() - t0
-            end = time.monotonic() + 8
-            while time.monotonic() < end:
-                threading.Event().wait(0.5)
-            print(f"header flood (150 connections x 99 lines of 64 KiB, {stats['bytes'] >> 20} MiB sent, "
-                  f"{stats['closed']} closed by the server): scrape {status} in {took:.2f} s, "
-                  f"RSS {rss_kib(proc.pid) >> 10} MiB, peak {rss_kib(proc.pid, 'VmHWM') >> 10} MiB")
+            lat, failed = concurrent_scrapes(port)
+            rate = len(lat) / (time.perf_counter() - t0)
+            print(f"32 concurrent scrapers x 20 ({rate:.0f}/s): p50 {quantile(lat, .5) * 1e3:.1f} ms, "
+                  f"p99 {quantile(lat, .99) * 1e3:.1f} ms, worst {lat[-1] * 1e3:.1f} ms, failed {failed}")
+            idle = open_connections(port, nofile + 100, pace=0.003)
+            try:
+                settle(pid)
+                share = cpu_share(pid, 2.0)
+                print(f"{len(idle)} idle connections (RLIMIT_NOFILE {nofile}, {len(os.listdir(f'/proc/{pid}/fd'))}"
+                      f" descriptors open): CPU {share:.0%} of a core over 2 s, {timed_scrape(port)}")
+            finally:
+                close_all(idle)
+            with slow_heads(port) as stats:
+                wait_seconds(3)
+                share = cpu_share(pid, 2.0)
+                print(f"200 slow heads (a byte every 0.5 s): CPU {share:.0%}, {timed_scrape(port)}, "
+                      f"{stats['closed']} closed by the server after 5 s")
+            with header_flood(port) as stats:
+                during = timed_scrape(port)
+                wait_seconds(8)
+                print(f"header flood (150 connections x 99 lines of 64 KiB, {stats['bytes'] >> 20} MiB sent, "
+                      f"{stats['closed']} closed by the server): {during}, "
+                      f"RSS {rss_kib(pid) >> 10} MiB, peak {rss_kib(pid, 'VmHWM') >> 10} MiB")
+        else:
+            import base64
+
+            def header(password: str) -> dict[str, str]:
+                return {"Authorization": "Basic " + base64.b64encode(f"{auth[0]}:{password}".encode()).decode()}
+
+            print(f"correct password, first: {timed_scrape(port, headers=header(auth[1]))}; "
+                  f"again: {timed_scrape(port, headers=header(auth[1]))}")
+            stop = threading.Event()
+
+            def guess(i: int) -> None:
+                n = 0
+                while not stop.is_set():
+                    scrape_with = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                                         headers=header(f"guess{i}-{n}"))
+                    with contextlib.suppress(OSError):
+                        urllib.request.urlopen(scrape_with, timeout=30).read()
+                    n += 1
+
+            guessers = [threading.Thread(target=guess, args=(i,)) for i in range(16)]
+            for g in guessers:
+                g.start()
+            try:
+                wait_seconds(1)
+                share = cpu_share(pid, 3.0)
+                lat = []
+                for _ in range(10):
+                    t0 = time.perf_counter()
+                    scrape_with = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers=header(auth[1]))
+                    urllib.request.urlopen(scrape_with, timeout=30).read()
+                    lat.append(time.perf_counter() - t0)
+                print(f"16 threads of wrong passwords: CPU {share:.0%} of a core; scrapes with the right one: "
+                      f"median {sorted(lat)[5] * 1e3:.1f} ms, worst {max(lat) * 1e3:.1f} ms")
+            finally:
+                stop.set()
+                for g in guessers:
+                    g.join()
     finally:
         proc.terminate()
         proc.wait(30)
-        log.unlink()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--measure", action="store_true", required=True)
-    parser.add_argument("--nofile", type=int, default=1024, help="RLIMIT_NOFILE (soft and hard) of the exporter")
-    measure(parser.parse_args().nofile)
+    parser.add_argument("--nofile", type=int, default=1024, help="RLIMIT_NOFILE (soft and hard) of the server")
+    parser.add_argument("--auth", action="store_true", help="basic auth (a cost-10 bcrypt hash): the password flood")
+    parser.add_argument("--server", help="another server to measure instead: a command with {port} in it")
+    args = parser.parse_args()
+    port = free_port()
+    with contextlib.ExitStack() as cleanup:
+        if args.server:
+            command = [part.format(port=port) for part in args.server.split()]
+        else:
+            import tempfile
+
+            tmp = Path(cleanup.enter_context(tempfile.TemporaryDirectory()))
+            (tmp / "mail.log").write_text("")
+            command = [sys.executable, "-m", "smtp_reply_exporter", "serve", "--log.path", str(tmp / "mail.log"),
+                       "--web.listen-address", f"127.0.0.1:{port}"]
+            if args.auth:
+                import bcrypt
+
+                hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=10)).decode()
+                (tmp / "web.yml").write_text(f"basic_auth_users:\n  alice: '{hashed}'\n")
+                command += ["--web.config.file", str(tmp / "web.yml")]
+        measure(command, port, args.nofile, ("alice", "s3cret") if args.auth else None)
