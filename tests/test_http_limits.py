@@ -18,6 +18,7 @@ from typing import Protocol, TypeVar
 import bcrypt
 import pytest
 from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import free_port, wait_for
 from http_attack import (
@@ -83,6 +84,16 @@ def stopped_after() -> Iterator[Callable[[S], S]]:
         server.stop()
 
 
+def refused(port: int, reason: str, headers: dict[str, str] | None = None) -> float:
+    """smtp_exporter_http_refused_total for one reason, as /metrics shows it."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/metrics", headers=headers or {})
+    text = conn.getresponse().read().decode()
+    conn.close()
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == "smtp_exporter_http_refused_total" and s.labels == {"reason": reason})
+
+
 def descriptors_settled(pid: int) -> None:
     """Wait until a process's count of open descriptors has not changed for a second."""
     seen: list[int] = []
@@ -103,7 +114,8 @@ def test_a_flood_of_huge_stalled_request_heads_keeps_rss_under_the_chart_limit_a
         wait_for(lambda: flood["finished"] == 150, what="every connection sent all or was refused")
         assert rss_kib(exp.proc.pid, "VmHWM") < CHART_MEMORY_LIMIT_KIB  # the peak, not just now
         assert scrape(exp.port) == 200  # while the stalled connections are still open
-        assert flood["closed"] == 150  # every oversized head was refused
+        assert flood["closed"] == 150  # every oversized head was refused, and counted
+        assert refused(exp.port, "head_too_large") == 150
 
 
 class InProcess:
@@ -155,6 +167,7 @@ def test_a_request_head_over_the_byte_cap_is_answered_431(served):
     answer = srv.raw(b"GET /metrics HTTP/1.1\r\nX-Pad: " + b"a" * 9000 + b"\r\n\r\n")
     assert answer.startswith(b"HTTP/1.0 431 ")
     assert srv.request().status == 200
+    assert refused(srv.port, "head_too_large") == 1
 
 
 def test_a_request_head_over_the_line_cap_is_answered_431(served):
@@ -169,14 +182,15 @@ def test_a_head_dripped_slower_than_the_deadline_is_cut_off_although_bytes_keep_
     with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
         s.sendall(b"GET /metrics HTTP/1.1\r\n")
 
-        def refused() -> bool:
+        def answered_408() -> bool:
             try:
                 s.sendall(b"X")  # a byte every poll: no read ever waits long, only a deadline can end it
                 return s.recv(4096, socket.MSG_DONTWAIT).startswith(b"HTTP/1.0 408 ")
             except BlockingIOError:
                 return False
 
-        wait_for(refused, timeout=20, what="the slow head refused with 408")
+        wait_for(answered_408, timeout=20, what="the slow head refused with 408")
+    assert refused(srv.port, "head_timeout") == 1
 
 
 def test_a_head_arriving_in_pieces_within_the_deadline_is_answered(served):
@@ -205,6 +219,7 @@ def test_idle_connections_beyond_the_cap_neither_block_a_scrape_nor_spin_the_cpu
         descriptors_settled(exp.proc.pid)
         assert cpu_share(exp.proc.pid, 2.0) < 0.5  # a resource bound: an accept loop spinning on EMFILE is ~1.0
         assert scrape(exp.port) == 200
+        assert refused(exp.port, "evicted") >= 400 - 64
     finally:
         close_all(idle)
 
@@ -341,21 +356,31 @@ def test_password_checks_run_one_at_a_time_and_a_pile_up_is_answered_busy(monkey
 
 
 def test_a_scrape_with_cached_credentials_is_answered_while_password_checks_pile_up(monkeypatch, served):
-    srv = served(web=config_for(alice="s3cret"))
-    assert srv.request(headers={"Authorization": basic("alice", "s3cret")}).status == 200  # now cached
+    config = config_for(alice="s3cret")
+    srv = served(web=config)
+    right = {"Authorization": basic("alice", "s3cret")}
+    assert srv.request(headers=right).status == 200  # now cached
     counting = CountingBcrypt(monkeypatch, hold=True)
-    guesses = [threading.Thread(target=srv.request, kwargs={"headers": {"Authorization": basic("alice", f"g{i}")}})
-               for i in range(12)]
+    statuses: list[int] = []
+
+    def guess(i: int) -> None:
+        statuses.append(srv.request(headers={"Authorization": basic("alice", f"guess{i}")}).status)
+
+    guesses = [threading.Thread(target=guess, args=(i,)) for i in range(12)]
     for g in guesses:
         g.start()
     try:
-        wait_for(lambda: counting.running == 1, what="a guess being checked")
-        assert srv.request(headers={"Authorization": basic("alice", "s3cret")}).status == 200
+        wait_for(lambda: config._queued == webconfig.BCRYPT_QUEUED, what="password checks piled up")
+        assert srv.request(headers=right).status == 200
         assert srv.request(headers={"Authorization": basic("eve", "x")}).status == 429
     finally:
         counting.release.set()
         for g in guesses:
             g.join()
+    assert len(statuses) == 12 and statuses.count(401) >= webconfig.BCRYPT_QUEUED
+    assert statuses.count(401) + statuses.count(429) == 12
+    assert refused(srv.port, "auth_busy", right) == statuses.count(429) + 1
+    assert counting.most == 1
 
 
 @pytest.mark.parametrize("scheme", ["Basic", "basic", "BASIC", "bAsIc"])

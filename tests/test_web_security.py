@@ -135,3 +135,20 @@ def test_a_bad_web_config_stops_the_exporter_with_one_clear_line(tmp_path, conte
     assert out.returncode == 1
     assert "smtp-reply-exporter: error:" in out.stderr and message in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_stalled_tls_handshakes_do_not_hold_up_a_scrape(pki, tmp_path):
+    config = tmp_path / "web.yml"
+    config.write_text(f"tls_server_config:\n  cert_file: {pki}/server.crt\n  key_file: {pki}/server.key\n")
+    served = Served(config, tmp_path)
+    stalled: list[socket.socket] = []
+    try:
+        for _ in range(100):
+            s = socket.create_connection(("127.0.0.1", served.port), timeout=10)
+            stalled.append(s)
+            s.sendall(b"\x16\x03\x01\x02\x00\x01")  # the first bytes of a ClientHello, never the rest
+        assert get(f"https://127.0.0.1:{served.port}/metrics", client_context(pki, with_cert=False))[0] == 200
+    finally:
+        for s in stalled:
+            s.close()
+        served.stop()

@@ -6,15 +6,17 @@ import html
 import io
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
 
 from . import __version__
 from .codes import knowledge_base
-from .httpd import HttpServer, Limits
+from .httpd import HttpServer, Limits, Refusals
 from .metrics import Counts
 from .webconfig import Verdict, WebConfig
 
@@ -50,6 +52,21 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;vertical-align:top}}
 """
 
 
+class RefusalsCollector(Collector):
+    """smtp_exporter_http_refused_total{reason}: what the web server's limits turned away."""
+
+    def __init__(self, refusals: Refusals) -> None:
+        self.refusals = refusals
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("smtp_exporter_http_refused", "HTTP connections and requests refused by the "
+                                     "web server's limits (431, 408, oldest idle closed at the cap, failed accept, "
+                                     "429 while password checks pile up)", labels=["reason"])
+        for reason, n in self.refusals.snapshot().items():
+            family.add_metric([reason], n)
+        yield family
+
+
 class _Request(BaseHTTPRequestHandler):
     """The standard library's request parsing and replies, over a head the server has already read:
     the response is written to a buffer, which the server sends under its own deadline."""
@@ -80,6 +97,8 @@ def make_server(
     limits: Limits | None = None,
 ) -> HttpServer:
     auth = web or WebConfig()
+    refusals = Refusals()
+    registry.register(RefusalsCollector(refusals))
 
     class Handler(_Request):
         def do_GET(self) -> None:
@@ -88,6 +107,7 @@ def make_server(
                 busy = verdict is Verdict.BUSY
                 self.send_response(429 if busy else 401)
                 if busy:
+                    refusals.add("auth_busy")
                     self.send_header("Retry-After", "1")
                 self.send_header("WWW-Authenticate", 'Basic realm="smtp-reply-exporter"')
                 self.send_header("Content-Length", "0")
@@ -123,7 +143,7 @@ def make_server(
         assert isinstance(handler.wfile, io.BytesIO)
         return handler.wfile.getvalue()
 
-    return HttpServer(address, respond, auth.tls, limits)
+    return HttpServer(address, respond, auth.tls, limits, refusals)
 
 
 def serve_in_thread(server: HttpServer) -> threading.Thread:

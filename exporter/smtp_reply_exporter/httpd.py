@@ -48,6 +48,24 @@ def connection_cap(nofile: int, most: int = 512) -> int:
     return max(8, min(most, nofile - DESCRIPTOR_RESERVE))
 
 
+class Refusals:
+    """What the limits refused, by reason, for smtp_exporter_http_refused_total: an attack shows."""
+
+    REASONS = ("head_too_large", "head_timeout", "evicted", "accept_failed", "auth_busy")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(self.REASONS, 0)
+
+    def add(self, reason: str) -> None:
+        with self._lock:
+            self._counts[reason] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+
 HANDSHAKE, HEAD, LINGER = "handshake", "head", "linger"
 
 
@@ -83,8 +101,9 @@ class HttpServer:
     """Accepts on one address and answers each request with `respond`, within `limits`."""
 
     def __init__(self, address: tuple[str, int], respond: Respond, tls: ssl.SSLContext | None = None,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, refusals: Refusals | None = None) -> None:
         self.respond, self.tls, self.limits = respond, tls, limits or Limits()
+        self.refusals = refusals or Refusals()
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.socket = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -197,6 +216,7 @@ class HttpServer:
                 # Out of descriptors or memory: free the oldest waiting connection and pause accept,
                 # doubling the pause up to 1 s as Go's net/http does, instead of retrying at once.
                 self._backoff = min(1.0, max(0.005, self._backoff * 2))
+                self.refusals.add("accept_failed")
                 self._warn("accept", f"accept failed ({err.strerror}); pausing accept for {self._backoff:.3f} s")
                 self._evict_oldest("out of descriptors")
                 self._resume_at = time.monotonic() + self._backoff
@@ -256,12 +276,12 @@ class HttpServer:
             conn.buf += chunk
             end = head_end(conn.buf, before)
             if end > limit or (end < 0 and len(conn.buf) > limit):
-                self._refuse(conn, TOO_LARGE, f"request head over {limit} bytes")
+                self._refuse(conn, TOO_LARGE, "head_too_large", f"request head over {limit} bytes")
                 return
             if end >= 0:
                 head = bytes(conn.buf[:end])
                 if head.count(b"\n") - 2 > self.limits.max_head_lines:  # less the request line and the end
-                    self._refuse(conn, TOO_LARGE, f"over {self.limits.max_head_lines} header lines")
+                    self._refuse(conn, TOO_LARGE, "head_too_large", f"over {self.limits.max_head_lines} header lines")
                     return
                 del self._conns[conn]
                 self._sel.unregister(conn.sock)
@@ -270,9 +290,10 @@ class HttpServer:
                 self._jobs.put((conn, head))
                 return
 
-    def _refuse(self, conn: _Conn, response: bytes, why: str) -> None:
+    def _refuse(self, conn: _Conn, response: bytes, reason: str, why: str) -> None:
         """Answer an error without a worker, then linger so that the client can read it."""
         log.debug("refused %s: %s", conn.address, why)
+        self.refusals.add(reason)
         try:
             conn.sock.send(response)  # a few hundred bytes: fits any socket buffer
         except (ssl.SSLError, OSError):
@@ -307,17 +328,21 @@ class HttpServer:
 
     def _expire(self, now: float) -> None:
         for conn in [c for c in self._conns if c.deadline <= now]:
-            if conn.state != HEAD:
-                self._close(conn)
-            else:
-                self._refuse(conn, TIMED_OUT, f"no complete request head within {self.limits.head_timeout} s")
+            if conn.state == HEAD:
+                why = f"no complete request head within {self.limits.head_timeout} s"
+                self._refuse(conn, TIMED_OUT, "head_timeout", why)
+                continue
+            if conn.state == HANDSHAKE:
+                self.refusals.add("head_timeout")
+            self._close(conn)
 
     def _evict_oldest(self, why: str) -> bool:
         """Close the connection that has waited longest in this thread; False if there is none."""
         conn = next(iter(self._conns), None)
         if conn is None:
             return False
-        if conn.state != LINGER:
+        if conn.state != LINGER:  # a lingering one has had its answer: closing it refuses nothing
+            self.refusals.add("evicted")
             self._warn("evict", f"closing the oldest idle HTTP connections ({why}, {self.limits.max_connections}"
                                 f" connections allowed)")
         self._close(conn)
