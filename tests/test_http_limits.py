@@ -109,7 +109,7 @@ def descriptors_settled(pid: int) -> None:
 
 def test_a_flood_of_huge_stalled_request_heads_keeps_rss_under_the_chart_limit_and_scrapes_working(process):
     exp = process()
-    with header_flood(exp.port, connections=150, lines=99) as flood:
+    with header_flood(exp.port, connections=150, lines=99, seconds=25) as flood:
         assert scrape(exp.port) == 200  # while the heads are arriving
         wait_for(lambda: flood["finished"] == 150, what="every connection sent all or was refused")
         assert rss_kib(exp.proc.pid, "VmHWM") < CHART_MEMORY_LIMIT_KIB  # the peak, not just now
