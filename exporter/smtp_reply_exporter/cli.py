@@ -12,6 +12,7 @@ from . import __version__, describe
 from .codes import CodeError
 from .config import Config
 from .metrics import DEFAULT_MAX_SERIES
+from .providers import ProvidersError
 from .webconfig import WebConfigError
 
 DEFAULT_PORT = 10125  # outside the exhausted 9100-9999 exporter range, away from 10024-10026 (content filters)
@@ -101,6 +102,7 @@ def _add_runtime_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.add_argument("--exim.queue", dest="exim_queue", metavar="DIR",
                    help="Exim's spool directory (e.g. /var/spool/exim4): export the queue's size and age, "
                    "read from its input/ directory at each scrape (off by default)")
+    _add_providers_flag(p)
     p.add_argument("--log.level", dest="log_level", choices=("debug", "info", "warn", "error"), default="info")
     p.set_defaults(func=_serve)
 
@@ -110,7 +112,14 @@ def _add_runtime_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.add_argument("--mta", choices=MTA_CHOICES, default="auto")
     p.add_argument("--unparsed", action="store_true",
                    help="print only the lines of a known MTA that look like replies but gave none (FILE:LINE:text)")
+    _add_providers_flag(p)
     p.set_defaults(func=_parse)
+
+
+def _add_providers_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--remote.providers", dest="remote_providers", metavar="FILE",
+                   help="mailbox providers by the host-name suffixes of their servers, for the provider label of "
+                   "smtp_remote_replies_total (JSON, or YAML with PyYAML installed; default: the packaged list)")
 
 
 def _duration(text: str) -> float:
@@ -168,11 +177,12 @@ def _serve(args: argparse.Namespace) -> int:
         max_series=args.max_series,
         postfix_queue=args.postfix_queue,
         exim_queue=args.exim_queue,
+        remote_providers=args.remote_providers,
     )
     try:
         return serve(config, _listen_address(args.listen), telemetry_path=args.telemetry_path,
                      web_config=args.web_config)
-    except (OSError, WebConfigError) as err:
+    except (OSError, WebConfigError, ProvidersError) as err:
         print(f"smtp-reply-exporter: error: {err}", file=sys.stderr)
         return 1
 
@@ -180,7 +190,12 @@ def _serve(args: argparse.Namespace) -> int:
 def _parse(args: argparse.Namespace) -> int:
     from .oneshot import run
 
-    return run(args.files, args.format, args.mta, sys.stdout, sys.stderr, unparsed=args.unparsed)
+    try:
+        return run(args.files, args.format, args.mta, sys.stdout, sys.stderr, unparsed=args.unparsed,
+                   remote_providers=args.remote_providers)
+    except ProvidersError as err:
+        print(f"smtp-reply-exporter: error: {err}", file=sys.stderr)
+        return 1
 
 
 def sample_log() -> str:

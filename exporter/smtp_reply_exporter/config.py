@@ -22,6 +22,7 @@ class Config:
     max_series: int = 10_000
     postfix_queue: str | None = None  # queue directory: its public/showq is read at scrape time
     exim_queue: str | None = None  # spool directory: its input/ is read at scrape time
+    remote_providers: str | None = None  # mapping of host-name suffixes to providers; None: the packaged one
 
     @property
     def files(self) -> tuple[str, ...]:

@@ -6,7 +6,8 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 
-from . import unparsed
+from . import providers, unparsed
+from .details import Details
 from .metrics import Batch, Counts, SourceStats
 from .parse import line_parser
 from .reply import Parsed
@@ -20,9 +21,11 @@ OnUnparsed = Callable[[int, str], None]  # (1-based line number, a line with a r
 class Ingest:
     """Counts what every line says. One instance per process; called from one thread at a time."""
 
-    def __init__(self, counts: Counts, mta: str = "auto") -> None:
+    def __init__(self, counts: Counts, mta: str = "auto", remote_providers: providers.ProviderMap | None = None
+                 ) -> None:
         self.counts = counts
         self.parse_line = line_parser(mta)
+        self.details = Details(remote_providers or providers.load())
 
     def feed(
         self, data: bytes, stats: SourceStats, on_parsed: OnParsed | None = None, unwrap: Unwrapper | None = None,
@@ -67,6 +70,7 @@ class Ingest:
             for r in parsed.warnings:
                 key = (mta, r.role, r.command, r.code, r.enhanced)
                 warnings[key] = warnings.get(key, 0) + r.times * times
+        self.details.add(lines, outcomes, tally.items(), batch)  # delays, session ends, providers
         first = stats.lines
         for i, mta, program in unparsed.find(lines, outcomes, tally):  # format drift, in quiet lines only
             batch.unparsed[mta, program] = batch.unparsed.get((mta, program), 0) + 1

@@ -12,18 +12,43 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from . import __version__
 from .codes import knowledge_base
+from .delays import BUCKETS, STAGES
 from .stats import SourceStats as SourceStats  # re-exported: ingest.py imports it from here
 
 ReplyKey = tuple[str, str, str, str, str]  # mta, role, command, code, enhanced_code
+RemoteKey = tuple[str, str, str, str, str]  # mta, provider, command, code, enhanced_code (client role only)
+SessionKey = tuple[str, str, str, str]  # mta, role, end, command
 DEFAULT_MAX_SERIES = 10_000
 # Why a count was not exported: "unregistered" when a series with a code outside the knowledge base
-# found its share of the cap full, "cap" when the whole cap was.
-SERIES_DROP_REASONS = ("unregistered", "cap")
+# found its share of the cap full, "cap" when the whole cap was, "remote_cap" when a remote reply's
+# provider-labelled copy found max_series such copies (its reply is exported all the same).
+SERIES_DROP_REASONS = ("unregistered", "cap", "remote_cap")
+
+
+@dataclass
+class Histogram:
+    """Observations per bucket of delays.BUCKETS (the last one +Inf) and their sum; cumulated at scrape time."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
+    total: float = 0.0
+
+    def observe(self, index: int, seconds: float, times: int = 1) -> None:
+        self.counts[index] += times
+        self.total += seconds * times
+
+    def add(self, other: Histogram) -> None:
+        for i, n in enumerate(other.counts):
+            self.counts[i] += n
+        self.total += other.total
+
+    def copy(self) -> Histogram:
+        return Histogram(list(self.counts), self.total)
 
 
 @dataclass
@@ -34,6 +59,10 @@ class Batch:
     warnings: dict[ReplyKey, int] = field(default_factory=dict)
     deliveries: dict[tuple[str, str], int] = field(default_factory=dict)
     unparsed: dict[tuple[str, str], int] = field(default_factory=dict)  # (mta, program): lines, see unparsed.py
+    remote: dict[RemoteKey, int] = field(default_factory=dict)  # client-role replies by provider, see details.py
+    sessions: dict[SessionKey, int] = field(default_factory=dict)
+    delays: dict[tuple[str, str], Histogram] = field(default_factory=dict)  # (mta, status)
+    stages: dict[str, Histogram] = field(default_factory=dict)  # Postfix's delays=a/b/c/d, by stage
     lines: int = 0
     lines_unrecognised: int = 0
     lines_with_replies: int = 0
@@ -49,6 +78,10 @@ class Snapshot(NamedTuple):
     series_dropped: dict[str, int]  # by reason
     unparsed: dict[tuple[str, str], int]  # by (mta, program)
     sources: list[tuple[str, SourceStats]]  # copies, sorted by source name
+    remote: dict[RemoteKey, int]
+    sessions: dict[SessionKey, int]
+    delays: dict[tuple[str, str], Histogram]
+    stages: dict[str, Histogram]
 
 
 class Counts:
@@ -67,6 +100,10 @@ class Counts:
         self.warnings: dict[ReplyKey, int] = {}
         self.deliveries: dict[tuple[str, str], int] = {}
         self.unparsed: dict[tuple[str, str], int] = {}  # mta and program: closed sets, never capped
+        self.remote: dict[RemoteKey, int] = {}  # capped with the replies: its code labels are as open
+        self.sessions: dict[SessionKey, int] = {}  # closed sets: never capped
+        self.delays: dict[tuple[str, str], Histogram] = {}  # (mta, status): closed sets
+        self.stages: dict[str, Histogram] = {}
         self.sources: dict[str, SourceStats] = {}
         self.series_dropped = dict.fromkeys(SERIES_DROP_REASONS, 0)
         self.ingest_errors = 0  # unexpected exceptions in the ingest loop (a bug if ever non-zero)
@@ -86,12 +123,32 @@ class Counts:
                 self._add(self.deliveries, dkey, True, n)
             for ukey, n in batch.unparsed.items():
                 self.unparsed[ukey] = self.unparsed.get(ukey, 0) + n
+            self._add_remote(batch.remote)
+            for skey, n in batch.sessions.items():
+                self.sessions[skey] = self.sessions.get(skey, 0) + n
+            _add_histograms(self.delays, batch.delays)
+            _add_histograms(self.stages, batch.stages)
             stats.add(lines=batch.lines, lines_unrecognised=batch.lines_unrecognised,
                       lines_with_replies=batch.lines_with_replies, bytes=batch.bytes)
 
     def _add_replies(self, target: dict[ReplyKey, int], part: dict[ReplyKey, int]) -> None:
         for key, n in part.items():
             self._add(target, *bounded(key), n)
+
+    def _add_remote(self, part: dict[RemoteKey, int]) -> None:
+        """A remote reply is a copy of a client-role reply with its provider: kept only when that reply's series
+        is exported, and at most max_series of them (the provider label multiplies, the cap does not)."""
+        for key, n in part.items():
+            (mta, provider, command, code, enhanced), _registered = bounded(key)
+            folded = (mta, provider, command, code, enhanced)
+            if folded in self.remote:
+                self.remote[folded] += n
+            elif (mta, "client", command, code, enhanced) not in self.replies:
+                continue  # the reply itself was dropped, and counted as such
+            elif len(self.remote) >= self.max_series:
+                self.series_dropped["remote_cap"] += n
+            else:
+                self.remote[folded] = n
 
     def _add(self, target: dict[Any, int], key: Any, registered: bool, n: int) -> None:
         if key in target:
@@ -112,7 +169,10 @@ class Counts:
             sources = [(name, stats.copy()) for name, stats in self.sources.items()]
             return Snapshot(dict(self.replies), dict(self.warnings), dict(self.deliveries), dict(self.series_dropped),
                             dict(self.unparsed),
-                            sorted(sources, key=lambda item: item[0]))
+                            sorted(sources, key=lambda item: item[0]),
+                            dict(self.remote), dict(self.sessions),
+                            {k: h.copy() for k, h in self.delays.items()},
+                            {k: h.copy() for k, h in self.stages.items()})
 
     def codes_seen(self) -> dict[str, int]:
         """Total replies per basic code, for the landing page."""
@@ -146,6 +206,7 @@ class SmtpCollector(Collector):
         for (mta, status), n in sorted(snap.deliveries.items()):
             fam.add_metric([mta, status], n)
         yield fam
+        yield from _lifecycle(snap)
         yield from _code_info()
         yield from self._health(snap)
 
@@ -205,8 +266,9 @@ class SmtpCollector(Collector):
         yield drift
         dropped = CounterMetricFamily(
             "smtp_exporter_series_dropped",
-            "Counts not exported because the series cap was reached: by the whole cap (cap), or by the "
-            "half of it open to codes outside the knowledge base and the registry (unregistered).",
+            "Counts not exported because the series cap was reached: by the whole cap (cap), by the "
+            "half of it open to codes outside the knowledge base and the registry (unregistered), or by the "
+            "cap on smtp_remote_replies_total series (remote_cap: the reply itself is exported).",
             labels=["reason"],
         )
         for reason, n in snap.series_dropped.items():
@@ -243,13 +305,57 @@ def _enhanced_label(enhanced: str) -> str:
     return knowledge_base().enhanced_label(enhanced)
 
 
-def _reply_family(name: str, documentation: str, counts: dict[ReplyKey, int]) -> Metric:
+def _reply_family(name: str, documentation: str, counts: dict[ReplyKey, int], second: str = "role") -> Metric:
     fam = CounterMetricFamily(
-        name, documentation, labels=["mta", "role", "command", "code", "class", "enhanced_code"]
+        name, documentation, labels=["mta", second, "command", "code", "class", "enhanced_code"]
     )
     for (mta, role, command, code, enhanced), n in sorted(counts.items()):
         fam.add_metric([mta, role, command, code, code[0] + "xx", enhanced], n)
     return fam
+
+
+def _add_histograms(target: dict[Any, Histogram], part: dict[Any, Histogram]) -> None:
+    for key, hist in part.items():
+        if key in target:
+            target[key].add(hist)
+        else:
+            target[key] = hist.copy()
+
+
+_BOUNDS = [*map(floatToGoString, BUCKETS), "+Inf"]  # as prometheus_client's own histograms write "le"
+
+
+def _histogram_family(name: str, documentation: str, labels: list[str], hists: dict[Any, Histogram]) -> Metric:
+    fam = HistogramMetricFamily(name, documentation, labels=labels)
+    for key, hist in sorted(hists.items()):
+        cumulative, running = [], 0
+        for bound, n in zip(_BOUNDS, hist.counts, strict=True):
+            running += n
+            cumulative.append((bound, running))
+        fam.add_metric(list(key) if isinstance(key, tuple) else [key], cumulative, sum_value=hist.total)
+    return fam
+
+
+def _lifecycle(snap: Snapshot) -> Iterator[Metric]:
+    """Remote replies by provider, session ends and delivery delays (see details.py)."""
+    yield _reply_family(
+        "smtp_remote_replies",
+        "Replies of remote servers to our MTA (client role), by the mailbox provider the server belongs to "
+        "(from its host name; other when not listed).", snap.remote, second="provider")
+    fam = CounterMetricFamily(
+        "smtp_sessions", "SMTP sessions by how they ended: quit, lost, timeout, too_many_errors, rejected (a 421, "
+        "or a remote's 554 greeting); command is the last one the log names.", labels=["mta", "role", "end", "command"])
+    for key, n in sorted(snap.sessions.items()):
+        fam.add_metric(list(key), n)
+    yield fam
+    yield _histogram_family(
+        "smtp_delivery_delay_seconds",
+        "Time from a message's arrival to each delivery attempt, per recipient, by outcome (Postfix delay=, "
+        "Exim QT=, Sendmail and OpenSMTPD delay=).", ["mta", "status"], snap.delays)
+    yield _histogram_family(
+        "smtp_delivery_stage_delay_seconds",
+        "Postfix's delays=a/b/c/d per delivery attempt: before_queue_manager, in_queue_manager, "
+        "connection_setup, transmission.", ["stage"], {s: snap.stages[s] for s in STAGES if s in snap.stages})
 
 
 def _code_info() -> Iterator[Metric]:

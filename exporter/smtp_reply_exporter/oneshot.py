@@ -9,6 +9,7 @@ from typing import TextIO
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from . import providers
 from .codes import knowledge_base
 from .ingest import Ingest, OnParsed, OnUnparsed
 from .metrics import Counts, SmtpCollector
@@ -17,11 +18,12 @@ from .tail import read_whole
 from .unwrap import Unwrapper
 
 
-def run(files: list[str], fmt: str, mta: str, out: TextIO, err: TextIO, unparsed: bool = False) -> int:
+def run(files: list[str], fmt: str, mta: str, out: TextIO, err: TextIO, unparsed: bool = False,
+        remote_providers: str | None = None) -> int:
     """Print what `fmt` asks for; with `unparsed`, only the lines counted in smtp_exporter_lines_unparsed_total."""
     fmt = "unparsed" if unparsed else fmt
     counts = Counts(max_series=1 << 62)
-    ingest = Ingest(counts, mta)
+    ingest = Ingest(counts, mta, providers.load(remote_providers))
     progress = _Progress(err) if err.isatty() else None
     status = 0
     for path in files:

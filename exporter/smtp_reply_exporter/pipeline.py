@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 
-from . import state
+from . import providers, state
 from .config import Config
 from .ingest import Ingest
 from .metrics import Counts
@@ -31,7 +31,7 @@ class Pipeline:
     def __init__(self, config: Config, counts: Counts) -> None:
         self.config = config
         self.counts = counts
-        self.ingest = Ingest(counts, config.mta)
+        self.ingest = Ingest(counts, config.mta, providers.load(config.remote_providers))
         saved = state.load(config.state_file)
         self.cursors: dict[str, str] = dict(saved.cursors)
         self.wake = threading.Event()
