@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import http.client
 import logging
+import resource
 import shutil
 import socket
 import subprocess
@@ -41,21 +42,15 @@ CHART_MEMORY_LIMIT_KIB = 128 * 1024
 class Process:
     """`serve` as a process on 127.0.0.1, its RLIMIT_NOFILE set to (soft, hard) before it starts."""
 
-    def __init__(self, tmp_path: Path, nofile: tuple[int, int] | None = None) -> None:
+    def __init__(self, tmp_path: Path, nofile: tuple[int, int] | None = None, args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
-        log = tmp_path / "mail.log"
-        log.write_text("")
-
-        def limit() -> None:
-            if nofile:
-                import resource
-
-                resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
-
+        self.log = tmp_path / "mail.log"
+        self.log.write_text("")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "smtp_reply_exporter", "serve", "--log.path", str(log),
-             "--web.listen-address", f"127.0.0.1:{self.port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=limit)
+            [sys.executable, "-m", "smtp_reply_exporter", "serve", "--log.path", str(self.log),
+             "--web.listen-address", f"127.0.0.1:{self.port}", "--tail.poll-interval", "200ms", *args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, nofile)) if nofile else None)
         wait_for(lambda: scrape(self.port, "/-/ready", 2) == 200, what="exporter ready")
 
     def stop(self) -> None:
@@ -84,14 +79,18 @@ def stopped_after() -> Iterator[Callable[[S], S]]:
         server.stop()
 
 
-def refused(port: int, reason: str, headers: dict[str, str] | None = None) -> float:
-    """smtp_exporter_http_refused_total for one reason, as /metrics shows it."""
+def metric(port: int, name: str, headers: dict[str, str] | None = None, **labels: str) -> float:
+    """The sum of the samples of `name` whose labels include `labels`, as /metrics shows them."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("GET", "/metrics", headers=headers or {})
     text = conn.getresponse().read().decode()
     conn.close()
     return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
-               if s.name == "smtp_exporter_http_refused_total" and s.labels == {"reason": reason})
+               if s.name == name and labels.items() <= s.labels.items())
+
+
+def refused(port: int, reason: str, headers: dict[str, str] | None = None) -> float:
+    return metric(port, "smtp_exporter_http_refused_total", headers, reason=reason)
 
 
 def descriptors_settled(pid: int) -> None:
@@ -220,6 +219,26 @@ def test_idle_connections_beyond_the_cap_neither_block_a_scrape_nor_spin_the_cpu
         assert cpu_share(exp.proc.pid, 2.0) < 0.5  # a resource bound: an accept loop spinning on EMFILE is ~1.0
         assert scrape(exp.port) == 200
         assert refused(exp.port, "evicted") >= 400 - 64
+    finally:
+        close_all(idle)
+
+
+REJECT = ("Nov 28 12:01:11 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from a[192.0.2.1]: "
+          "455 4.5.3 Busy; from=<a@b> to=<c@d> proto=ESMTP helo=<x>\n")
+
+
+def test_a_log_rotated_while_idle_connections_fill_the_cap_is_reopened_and_the_state_file_written(process, tmp_path):
+    state = tmp_path / "state.json"
+    exp = process(nofile=(256, 256), args=("--tail.state-file", str(state), "--tail.state-interval", "200ms"))
+    idle = open_connections(exp.port, 400, pace=0.002)
+    try:
+        assert len(idle) == 400
+        descriptors_settled(exp.proc.pid)
+        exp.log.rename(tmp_path / "mail.log.1")
+        exp.log.write_text(REJECT * 3)  # a new file: the descriptor reserve must let the exporter open it
+        wait_for(lambda: metric(exp.port, "smtp_replies_total", code="455") == 3, what="the new log counted")
+        inode = str(exp.log.stat().st_ino)
+        wait_for(lambda: state.exists() and inode in state.read_text(), what="the new log in the state file")
     finally:
         close_all(idle)
 
