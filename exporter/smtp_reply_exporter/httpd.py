@@ -1,4 +1,4 @@
-"""The connection side of the web server, hardened against hostile clients (issue 13).
+"""The connection side of the web server, hardened against hostile clients.
 
 One thread reads every request head without blocking (TLS handshakes included), under a size cap and a
 deadline counted from accept, so a stalled or slow client costs a socket and at most one head of
@@ -33,6 +33,8 @@ DESCRIPTOR_RESERVE = 192  # logs, state file, inotify, journalctl, 64 syslog TCP
 
 @dataclass(frozen=True)
 class Limits:
+    """What one client may cost; far below Go's 1 MB of headers, since scrapes send a few hundred bytes."""
+
     max_head_bytes: int = 32 * 1024  # request line and headers together
     max_head_lines: int = 64
     head_timeout: float = 10.0  # from accept to the end of the head, TLS handshake included
