@@ -81,12 +81,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def run_live(workdir: Path, seconds: float = 10.0, rate: int = 1000) -> dict[str, float]:
-    """Latency at `rate` lines/s (append to visible on /metrics) and idle CPU afterwards."""
+def run_live(workdir: Path, seconds: float = 10.0, rate: int = 1000, symlink: bool = False) -> dict[str, float]:
+    """Latency at `rate` lines/s (append to visible on /metrics) and idle CPU afterwards; with `symlink`,
+    the exporter follows a symlink in another directory (as /var/log/containers/*.log are)."""
     log = workdir / "live.log"
     log.write_text("")
+    followed = log
+    if symlink:
+        (workdir / "links").mkdir()
+        followed = workdir / "links" / "live.log"
+        followed.symlink_to(log)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "smtp_reply_exporter", "serve", "--log.path", str(log),
+    proc = subprocess.Popen([sys.executable, "-m", "smtp_reply_exporter", "serve", "--log.path", str(followed),
                              "--web.listen-address", f"127.0.0.1:{port}", "--log.level", "error"])
     line = (b"Nov 28 12:01:11 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from a[192.0.2.1]: 455 4.5.3 Busy; "
             b"from=<a@b> to=<c@d> proto=ESMTP helo=<x>\n")
@@ -291,10 +297,11 @@ def compare(mta: str, lines: int, runs: int, rfc3339: bool = False, go: bool = T
     return result
 
 
-def live() -> dict[str, float]:
+def live(symlink: bool = False) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        measured = run_live(Path(tmp))
-    print(f"latency at 1,000 lines/s ({measured['lines']:,.0f} lines): p50 {1000 * measured['p50']:.1f} ms, "
+        measured = run_live(Path(tmp), symlink=symlink)
+    through = " through a symlink" if symlink else ""
+    print(f"latency{through} at 1,000 lines/s ({measured['lines']:,.0f} lines): p50 {1000 * measured['p50']:.1f} ms, "
           f"p99 {1000 * measured['p99']:.1f} ms; idle CPU {100 * measured['idle']:.2f}% of a core", flush=True)
     return measured
 
@@ -341,13 +348,18 @@ def main() -> None:
                     help="the corpus's MTA (the Go exporter and mtail's shipped program read Postfix only)")
     ap.add_argument("--targets", action="store_true",
                     help="run the whole matrix (1M and 5M lines, RFC 3339, every MTA) and judge each target")
+    ap.add_argument("--live-only", action="store_true", help="only the latency and idle-CPU measurement")
+    ap.add_argument("--symlink", action="store_true", help="latency through a symlink to a log in another directory")
     args = ap.parse_args()
+    if args.live_only:
+        live(args.symlink)
+        return
     if args.targets:
         targets(args.runs)
         return
     compare(args.mta, args.lines, args.runs, args.rfc3339, go=not args.no_go, mtail=not args.no_mtail)
     if not args.no_live:
-        live()
+        live(args.symlink)
 
 
 if __name__ == "__main__":
