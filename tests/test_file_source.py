@@ -147,3 +147,14 @@ def test_the_state_is_written_right_after_start(tmp_path, pipelines):
     p.start()
     saved = json.loads(state_file.read_text())["files"][str(log)]
     assert saved["offset"] == log.stat().st_size  # where this run starts: a kill now loses nothing
+
+
+def test_a_new_pods_log_under_a_glob_is_found_on_file_events(tmp_path, pipelines):
+    (tmp_path / "pods").mkdir()
+    p = make(pipelines, tmp_path / "pods" / "*" / "*" / "*.log", poll_interval=3600.0)
+    p.start()
+    wait_for(p.ready.is_set, what="first pass")
+    container = tmp_path / "pods" / "mail_postfix-0_uid" / "postfix"
+    container.mkdir(parents=True)  # directories that did not exist at start, then the log in them
+    append(container / "0.log", 2)
+    wait_for(lambda: lines_read(p) == 2, what="the new pod's lines on file events", timeout=10)

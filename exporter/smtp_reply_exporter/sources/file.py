@@ -531,8 +531,9 @@ class FileSource:
             path = os.fsdecode(path)
             if path in self._names:
                 return True
-            if self.is_glob and (fnmatch.fnmatch(path, self.pattern) or event.is_directory):
-                return True
+            if self.is_glob and (fnmatch.fnmatch(path, self.pattern)
+                                 or (event.is_directory and event.event_type in ("created", "moved"))):
+                return True  # a file the glob matches, or a directory where one may appear
         return False
 
 
