@@ -10,16 +10,20 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib.machinery import EXTENSION_SUFFIXES
 from typing import Any, NamedTuple
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from . import __version__
+from . import __version__, parse
 from .codes import knowledge_base
 from .delays import BUCKETS, STAGES
 from .stats import SourceStats as SourceStats  # re-exported: ingest.py imports it from here
+
+# setup.py compiles the parsers with mypyc when it can: the package then holds them as extension modules
+VARIANT = "compiled" if parse.__file__ is not None and parse.__file__.endswith(tuple(EXTENSION_SUFFIXES)) else "pure"
 
 ReplyKey = tuple[str, str, str, str, str]  # mta, role, command, code, enhanced_code
 RemoteKey = tuple[str, str, str, str, str]  # mta, provider, command, code, enhanced_code (client role only)
@@ -285,9 +289,10 @@ class SmtpCollector(Collector):
             value=1 if self.counts.watch_active else 0,
         )
         info = GaugeMetricFamily(
-            "smtp_exporter_build_info", "Build information.", labels=["version", "python_version"]
+            "smtp_exporter_build_info", "Build information; variant: the hot path compiled by mypyc, or pure Python.",
+            labels=["version", "python_version", "variant"],
         )
-        info.add_metric([__version__, platform.python_version()], 1)
+        info.add_metric([__version__, platform.python_version(), VARIANT], 1)
         yield info
 
 
