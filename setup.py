@@ -2,7 +2,7 @@
 
 Metadata lives in pyproject.toml; this file only decides what is compiled. mypyc turns the modules
 below, already checked by `mypy --strict`, into C extensions; everything else stays interpreted.
-Without a C compiler, or with SMTP_REPLY_EXPORTER_PURE=1, the package installs as pure Python and
+Without a C compiler, with SMTP_REPLY_EXPORTER_PURE=1, or installed editable, the package installs as pure Python and
 behaves the same (the tests run against both); `smtp_exporter_build_info{variant}` says which runs.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import sysconfig
 
 from setuptools import setup
@@ -33,7 +34,10 @@ def compiler_available() -> bool:
 
 
 def ext_modules() -> list:  # type: ignore[type-arg]
-    if os.environ.get("SMTP_REPLY_EXPORTER_PURE") == "1" or not compiler_available():
+    # An editable install would put the compiled modules beside the sources, where they would shadow
+    # every later edit of them: editable installs stay pure.
+    editable = any(command in sys.argv for command in ("editable_wheel", "develop"))
+    if editable or os.environ.get("SMTP_REPLY_EXPORTER_PURE") == "1" or not compiler_available():
         return []
     try:
         from mypyc.build import mypycify
