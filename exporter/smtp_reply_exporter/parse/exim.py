@@ -11,6 +11,8 @@ from datetime import datetime
 from functools import lru_cache
 
 from ..reply import COMMANDS, Parsed, Reply
+from .limits import MAX_CACHED_TEXT, Implausible
+from .pattern import word
 from .replytext import replies_at, replies_in
 
 MTA = "exim"
@@ -19,21 +21,26 @@ MTA = "exim"
 _STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [+-]\d{4})?"
 # The prefix as it may open a message: timestamp, [pid], message id (its length is checked after).
 _PREFIX = re.compile(rf"(?:({_STAMP}) )?(?:\[\d+\] )?(?:([^\W_]{{6}}-[^\W_]*-[^\W_]*) )?")
-_REMOTE_ERROR = re.compile(
-    r"(?:SMTP error from remote mail server|LMTP error|PRDR error) after (.+?): (?:host \S+ \[[^\]]+\]: )?"
-    r"(?=[2-5]\d\d(?:[ -]|$))"
+# "SMTP error from remote mail server after <phrase>: [host H [ip]: ]<reply>". The phrase may hold
+# anything: its end is the first ": " after the first opening that a reply follows (an opening later
+# could only find the same or none; one regex with ".+?" would try the gap again from each of them).
+# A bracketed host holds no bracket, so that each try stops at the next one.
+_REMOTE_ERROR = re.compile(r"(?:SMTP error from remote mail server|LMTP error|PRDR error) after ")
+_REMOTE_REPLY = re.compile(r": (?:host \S++ \[[^\[\]]++\]: )?(?=[2-5]\d\d(?:[ -]|$))")
+_CONFIRMATION = re.compile(word('C="') + r'([^"\\]*+(?:\\.[^"\\]*+)*+)"')  # searched from its first " C=": Exim's field
+_CALLOUT = re.compile(r'(?:response to "([^"]*+)"(?: from \S++ \[[^\[\]]++\])? was|\((\w++) response was): ')
+# An ACL rejection is "rejected <command>", then no colon up to ": <code>". Found from the colon's side:
+# each stretch between two colons is looked at once, however many "rejected" it holds.
+_ACL_REJECTED = re.compile(  # "temporarily rejected" too: its "rejected" starts a word
+    word("rejected ") + r"(RCPT|MAIL|after DATA|DATA|EHLO|HELO|VRFY|EXPN|ETRN|AUTH|STARTTLS|BDAT"
+    r"|connection)\b"
 )
-_CONFIRMATION = re.compile(r'\bC="([^"\\]*(?:\\.[^"\\]*)*)"')  # searched from its first " C=": Exim's field
-_CALLOUT = re.compile(r'(?:response to "([^"]*)"(?: from \S+ \[[^\]]+\])? was|\((\w+) response was): ')
-_AUTH_FAILED = re.compile(r"authenticator failed for .*?: (?=[2-5]\d\d[ -])")
-_ACL_REJECT = re.compile(
-    r"\b(?:temporarily )?rejected (RCPT|MAIL|after DATA|DATA|EHLO|HELO|VRFY|EXPN|ETRN|AUTH|STARTTLS|BDAT"
-    r"|connection)\b[^:]*?: (?=[2-5]\d\d[ -])"
-)
+_COLON_REPLY = re.compile(r": (?=[2-5]\d\d[ -])")  # also ends "authenticator failed for <anything>"
 SAME_REPLY_SECONDS = 2.0
 _RECEIVED_BY_SMTP = re.compile(r" P=e?smtps?a?\b")
 _DELIVERY = {"=>": "sent", "->": "sent", "*>": "sent", "==": "deferred", "**": "bounced"}
 NOTHING = Parsed(MTA)
+IMPLAUSIBLE = Parsed(MTA, implausible=True)
 _QUIT = Parsed(MTA, (Reply("server", "QUIT", "221", "", inferred=True),))
 _RECEIVED = {cmd: Parsed(MTA, (Reply("server", cmd, "250", "", inferred=True),)) for cmd in ("DATA", "BDAT")}
 
@@ -49,10 +56,14 @@ def is_exim(program: str) -> bool:
     return program == "exim" or program.startswith(("exim4", "exim-"))
 
 
-@lru_cache(maxsize=1024)
 def command_of(phrase: str) -> str:
     """The command label for the phrase Exim logs ("RCPT", "RCPT TO:<a@b>", "end of data"); cached, as
-    the phrases of its ACL rejections repeat on every line."""
+    the phrases of its ACL rejections repeat on every line (unless long: a cache of hostile lines)."""
+    return _command_of(phrase) if len(phrase) <= MAX_CACHED_TEXT else _command_of.__wrapped__(phrase)
+
+
+@lru_cache(maxsize=1024)
+def _command_of(phrase: str) -> str:
     words = phrase.split()
     if words and words[0] == "pipelined":
         words = words[1:]
@@ -64,6 +75,17 @@ def command_of(phrase: str) -> str:
         return "DATA"
     command = words[0].split(":", 1)[0].upper()
     return command if command in COMMANDS else ""
+
+
+def _acl_rejection(body: str, at: int) -> tuple[str, int] | None:
+    """The command of the first ACL rejection from `at` and where its reply starts."""
+    for reply in _COLON_REPLY.finditer(body, at):
+        colon = reply.start()
+        stretch = body.rfind(":", at, colon) + 1 or at  # "rejected <command>" and colon with none between
+        rejected = _ACL_REJECTED.search(body, stretch, colon)
+        if rejected is not None:
+            return rejected.group(1), reply.end()
+    return None
 
 
 class EximParser:
@@ -84,12 +106,20 @@ class EximParser:
     def __call__(self, program: str, pid: str, msg: str) -> Parsed:
         prefix = _PREFIX.match(msg)
         assert prefix is not None  # every part of _PREFIX is optional
-        return self._parse(prefix)
+        try:
+            return self._parse(prefix)
+        except Implausible:
+            return IMPLAUSIBLE
 
     def own_line(self, line: str) -> Parsed | None:
         """A line of Exim's own mainlog, which opens with its timestamp; None for any other line."""
         m = _PREFIX.match(line)
-        return None if m is None or m.group(1) is None else self._parse(m)
+        if m is None or m.group(1) is None:
+            return None
+        try:
+            return self._parse(m)
+        except Implausible:
+            return IMPLAUSIBLE
 
     def _parse(self, prefix: re.Match[str]) -> Parsed:
         stamp, msgid = prefix.groups("")
@@ -103,8 +133,8 @@ class EximParser:
             delivery = "expired"
         replies: tuple[Reply, ...] = ()
         err = _REMOTE_ERROR.search(body) if " error " in body else None
-        if err is not None:
-            replies = replies_in(body, "client", command_of(err.group(1)), err.end())
+        if err is not None and (said := _REMOTE_REPLY.search(body, err.end() + 1)) is not None:
+            replies = replies_in(body, "client", command_of(body[err.end() : said.start()]), said.end())
             host = body.rfind("H=", 0, err.start())
             replies = self._remote_once(msgid, stamp, body[host if host >= 0 else err.start() :], replies)
             return Parsed(MTA, replies, delivery)
@@ -116,11 +146,13 @@ class EximParser:
         if " was: " in body and (call := _CALLOUT.search(body)) is not None:
             command = command_of(call.group(1) or call.group(2))
             return Parsed(MTA, replies_in(body, "client", command, call.end()))
-        if "authenticator failed" in body and (auth := _AUTH_FAILED.search(body)) is not None:
+        at = body.find("authenticator failed for ")
+        if at >= 0 and (auth := _COLON_REPLY.search(body, at + 25)) is not None:
             return Parsed(MTA, replies_in(body, "server", "AUTH", auth.end()))
-        at = body.find("rejected ")  # a match starts there or at "temporarily " right before it
-        if at >= 0 and (acl := _ACL_REJECT.search(body, max(0, at - 12))) is not None:
-            return Parsed(MTA, replies_in(body, "server", command_of(acl.group(1)), acl.end()))
+        at = body.find("rejected ")
+        if at >= 0 and (acl := _acl_rejection(body, at)) is not None:
+            command, end = acl
+            return Parsed(MTA, replies_in(body, "server", command_of(command), end))
         if body.startswith("SMTP connection from ") and body.endswith(" closed by QUIT"):
             return _QUIT
         if flag == "<=" and _RECEIVED_BY_SMTP.search(body):

@@ -5,16 +5,22 @@ from __future__ import annotations
 import re
 
 from ..reply import COMMANDS, Parsed, Reply
+from .limits import Implausible
+from .pattern import word
 from .replytext import replies_in
 
 MTA = "opensmtpd"
-_FAILED = re.compile(r'\bsmtp failed-command command="([^"\\]*(?:\\.[^"\\]*)*)" result="')
-_BAD_INPUT = re.compile(r'\bsmtp bad-input result="')
-_DELIVERY = re.compile(r'\b(?:mta|mda|lka)? ?delivery .*?\bresult="?(\w+)"?(?: stat="(.*?)")?')
-_OLD_FAILED = re.compile(r'smtp-in: Failed command on session \w+: "([^"]*)" => ')
-_EVPID = re.compile(r"\bevpid=([0-9a-f]{8})")
+_FAILED = re.compile(word('smtp failed-command command="') + r'([^"\\]*+(?:\\.[^"\\]*+)*+)" result="')
+_BAD_INPUT = re.compile(word('smtp bad-input result="'))
+# "mta delivery ... result=...": the first result= after the first "delivery " (a search for
+# "delivery .*?result=" would scan again from every later "delivery ").
+_DELIVERY = re.compile(r"\b(?:mta|mda|lka)? ?delivery ")
+_RESULT = re.compile(word("result=") + r'"?(\w++)"?(?: stat="([^"\n]*+)")?')
+_OLD_FAILED = re.compile(r'smtp-in: Failed command on session \w++: "([^"]*+)" => ')
+_EVPID = re.compile(word("evpid=") + r"([0-9a-f]{8})")
 _RESULTS = {"Ok": "sent", "TempFail": "deferred", "PermFail": "bounced", "Loop": "bounced"}
 NOTHING = Parsed(MTA)
+IMPLAUSIBLE = Parsed(MTA, implausible=True)
 _QUIT = Parsed(MTA, (Reply("server", "QUIT", "221", "", inferred=True),))
 
 
@@ -44,7 +50,10 @@ class OpenSmtpdParser:
         self._last: dict[str, str] = {}  # session id -> message id + result + reply
 
     def __call__(self, program: str, pid: str, msg: str) -> Parsed:
-        parsed = parse(program, pid, msg)
+        try:
+            parsed = parse(program, pid, msg)
+        except Implausible:
+            return IMPLAUSIBLE
         if parsed.replies and " mta delivery " in msg:
             session = msg.split(" ", 1)[0]
             evpid = _EVPID.search(msg)
@@ -66,7 +75,11 @@ def parse(program: str, pid: str, msg: str) -> Parsed:
     at = msg.find("smtp bad-input ")
     if at >= 0 and (m := _BAD_INPUT.search(msg, at)) is not None:
         return Parsed(MTA, replies_in(msg, "server", "", m.end()))
-    if " delivery " in msg and (m := _DELIVERY.search(msg, max(0, msg.find("delivery ") - 4))) is not None:
+    if (
+        " delivery " in msg
+        and (d := _DELIVERY.search(msg, max(0, msg.find("delivery ") - 4))) is not None
+        and (m := _RESULT.search(msg, d.end())) is not None
+    ):
         status = _RESULTS.get(m.group(1))
         stat = m.group(2) or ""
         command = "DATA" if status == "sent" else ""

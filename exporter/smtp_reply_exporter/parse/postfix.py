@@ -10,7 +10,8 @@ import re
 from functools import lru_cache
 
 from ..reply import COMMANDS, DELIVERY_STATUSES, Parsed, Reply
-from .limits import MAX_CACHED_TEXT, count
+from .limits import MAX_CACHED_TEXT, MAX_COUNTERS_TEXT, Implausible, count
+from .pattern import word
 from .replytext import replies_in
 
 MTA = "postfix"
@@ -29,8 +30,9 @@ SERVICES = frozenset({
 _REJECT = re.compile(r"(?:NOQUEUE|\w+): (reject|milter-reject|reject_warning): ([A-Z-]+) from \S+: ")
 # "proxy-accept: END-OF-MESSAGE: 250 2.0.0 Ok: queued as ..." (before-queue content filter)
 _PROXY = re.compile(r"(?:NOQUEUE|\w+): proxy-(?:accept|reject): ([A-Z-]+): ")
-_IN_REPLY_TO = re.compile(r"\(in reply to (.+?) command\)")
-_SAID = re.compile(r"(?:\bhost \S+ said|SASL authentication failed; server \S+ said|refused to talk to me): ")
+_SAID = re.compile(
+    r"(?:" + word("host ") + r"\S++ said|SASL authentication failed; server \S++ said|refused to talk to me): "
+)
 _COUNTER = re.compile(r" ([a-z]++)=(\d++)")  # "rcpt=0/1": the accepted ones, before the slash
 
 # Postfix's own phrases for the command a remote server replied to, and smtpd's state names.
@@ -86,31 +88,38 @@ class PostfixParser:
         self._last_data_reply: dict[str, str] = {}  # smtp pid -> "queue id|reply text"
 
     def __call__(self, program: str, pid: str, msg: str) -> Parsed:
-        if msg.startswith("disconnect from "):  # one in ten lines: settled before scanning for the rest
-            counters = msg[msg.find(" ", 16) + 1 :]
-            return _disconnect(counters) if len(counters) <= MAX_CACHED_TEXT else _disconnect.__wrapped__(counters)
-        if "reject" in msg:
-            m = _REJECT.match(msg)
-            if m is not None:
-                replies = replies_in(msg, "server", command_of(m.group(2)), m.end())
-                if m.group(1) == "reject_warning":
-                    return Parsed(MTA, warnings=replies)
-                return Parsed(MTA, replies)
-        at = msg.find("status=")
-        if at >= 0:
-            status, text = _status(msg, at + 7)
-            if status is not None:
-                replies = _client_replies(text) if text else ()
-                if replies and replies[0].command == "DATA" and not program.endswith("/lmtp"):
-                    replies = self._once_per_transaction(pid, msg, text, replies)
-                return Parsed(MTA, replies, status)
-        if " said: " in msg or "refused to talk to me: " in msg:
-            return Parsed(MTA, _client_replies(msg))
-        if "proxy-" in msg:
-            m = _PROXY.match(msg)
-            if m is not None:
-                return Parsed(MTA, replies_in(msg, "server", command_of(m.group(1)), m.end()))
-        return NOTHING
+        try:
+            if msg.startswith("disconnect from "):  # one in ten lines: settled before scanning for the rest
+                counters = msg[msg.find(" ", 16) + 1 :]
+                if len(counters) <= MAX_CACHED_TEXT:
+                    return _disconnect(counters)
+                if len(counters) > MAX_COUNTERS_TEXT:
+                    raise Implausible("disconnect counters")
+                return _disconnect.__wrapped__(counters)
+            if "reject" in msg:
+                m = _REJECT.match(msg)
+                if m is not None:
+                    replies = replies_in(msg, "server", command_of(m.group(2)), m.end())
+                    if m.group(1) == "reject_warning":
+                        return Parsed(MTA, warnings=replies)
+                    return Parsed(MTA, replies)
+            at = msg.find("status=")
+            if at >= 0:
+                status, text = _status(msg, at + 7)
+                if status is not None:
+                    replies = _client_replies(text) if text else ()
+                    if replies and replies[0].command == "DATA" and not program.endswith("/lmtp"):
+                        replies = self._once_per_transaction(pid, msg, text, replies)
+                    return Parsed(MTA, replies, status)
+            if " said: " in msg or "refused to talk to me: " in msg:
+                return Parsed(MTA, _client_replies(msg))
+            if "proxy-" in msg:
+                m = _PROXY.match(msg)
+                if m is not None:
+                    return Parsed(MTA, replies_in(msg, "server", command_of(m.group(1)), m.end()))
+            return NOTHING
+        except Implausible:
+            return IMPLAUSIBLE
 
     def _once_per_transaction(self, pid: str, msg: str, reply: str, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
         delay = msg.find(" delay=")
@@ -145,25 +154,21 @@ def _client_replies(text: str) -> tuple[Reply, ...]:
         elif said.group(0).startswith("SASL"):
             command = "AUTH"
         else:
-            m = _IN_REPLY_TO.search(text, said.end())
-            command = command_of(m.group(1)) if m else ""
+            # "(in reply to <phrase> command)": the first opening and the first close after it
+            at = text.find("(in reply to ", said.end())
+            close = text.find(" command)", at + 14) if at >= 0 else -1
+            command = command_of(text[at + 13 : close]) if close >= 0 else ""
         return replies_in(text, "client", command, said.end())
     return replies_in(text, "client", "DATA")
 
 
 @lru_cache(maxsize=1024)
 def _disconnect(counters: str) -> Parsed:
-    """Replies proven by "ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4"; few distinct strings, so cached.
-    A counter beyond any real session makes the whole line implausible."""
+    """Replies proven by "ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4"; few distinct strings, so cached."""
     out = []
     for name, digits in _COUNTER.findall(" " + counters):
         inferred = INFERRED_FROM_COUNTER.get(name)
-        if inferred is None:
-            continue
-        ok = count(digits)
-        if ok is None:
-            return IMPLAUSIBLE
-        if ok > 0:
+        if inferred is not None and (ok := count(digits)) > 0:
             command, code = inferred
             out.append(Reply("server", command, code, "", inferred=True, times=ok))
     return Parsed(MTA, tuple(out))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from ..reply import Parsed
-from .limits import MAX_COUNT
+from .limits import MAX_COUNT, Implausible
+from .pattern import word
 from .replytext import replies_in
 
 MTA = "sendmail"
@@ -22,11 +23,14 @@ _RULESET_COMMANDS = {
 }
 _MILTER_COMMANDS = {"connect": "CONNECT", "helo": "HELO", "from": "MAIL", "to": "RCPT", "data": "DATA",
                     "eoh": "DATA", "eom": "DATA"}
-_RULESET = re.compile(r"\bruleset=(\w+),.*?\breject=")
-_MILTER = re.compile(r"\bMilter(?: \w+)?: (\w+)\b.*?\breject=")
-_STAT = re.compile(r"\bstat=(\w+)(?::? (.*))?")
-_REPLY = re.compile(r"\breply=")
-_PERMANENT_DSN = re.compile(r"\bdsn=5\.")
+# "ruleset=check_rcpt, ... reject=550 ...": the first ruleset= or Milter that names something is followed
+# by the reject= field or by none (a search for ".*?reject=" would scan again from every later one).
+_RULESET = re.compile(word("ruleset=") + r"(\w++),")
+_MILTER = re.compile(word("Milter") + r"(?: \w++)?: (\w++)")
+_REJECT = re.compile(word("reject="))
+_STAT = re.compile(word("stat=") + r"(\w++)(?::? (.*))?")
+_REPLY = re.compile(word("reply="))
+_PERMANENT_DSN = re.compile(word("dsn=5."))
 NOTHING = Parsed(MTA)
 IMPLAUSIBLE = Parsed(MTA, implausible=True)
 
@@ -36,38 +40,41 @@ def is_sendmail(program: str) -> bool:
 
 
 def parse(program: str, pid: str, msg: str) -> Parsed:
-    # Each search starts where its literal first occurs: the same match as searching the whole message.
-    if "reject=" in msg:
-        at = msg.find("ruleset=")
-        m = _RULESET.search(msg, at) if at >= 0 else None
-        if m is not None:
-            return Parsed(MTA, replies_in(msg, "server", _RULESET_COMMANDS.get(m.group(1), ""), m.end()))
-        at = msg.find("Milter")
-        m = _MILTER.search(msg, at) if at >= 0 else None
-        if m is not None:
-            command = _MILTER_COMMANDS.get(m.group(1).lower(), "")
-            return Parsed(MTA, replies_in(msg, "server", command, m.end()))
-    at = msg.find("stat=")
-    if at >= 0:
-        m = _STAT.search(msg, at)
-        if m is not None:
-            stat, rest = m.group(1), m.group(2) or ""
-            status = "sent" if stat == "Sent" else "deferred" if stat == "Deferred" else None
-            if status is None and _PERMANENT_DSN.search(msg):
-                status = "bounced"
-            if status is None:
-                return NOTHING
-            recipients = _recipients(msg)
-            if recipients > MAX_COUNT:
-                return IMPLAUSIBLE
-            if status == "sent":  # stat=Sent carries the remote's text, not its code
-                return Parsed(MTA, (), status, deliveries=recipients)
-            # the remote's reply: in reply= (newer Sendmail), else in the text of stat=Deferred
-            at = msg.find("reply=")
-            said = _REPLY.search(msg, at) if at >= 0 else None
-            replies = replies_in(msg, "client", "", said.end()) if said else replies_in(rest, "client", "")
-            return Parsed(MTA, replies, status, deliveries=recipients)
-    return NOTHING
+    try:
+        # Each search starts where its literal first occurs: the same match as searching the whole message.
+        if "reject=" in msg:
+            at = msg.find("ruleset=")
+            m = _RULESET.search(msg, at) if at >= 0 else None
+            if m is not None and (reject := _REJECT.search(msg, m.end())) is not None:
+                return Parsed(MTA, replies_in(msg, "server", _RULESET_COMMANDS.get(m.group(1), ""), reject.end()))
+            at = msg.find("Milter")
+            m = _MILTER.search(msg, at) if at >= 0 else None
+            if m is not None and (reject := _REJECT.search(msg, m.end())) is not None:
+                command = _MILTER_COMMANDS.get(m.group(1).lower(), "")
+                return Parsed(MTA, replies_in(msg, "server", command, reject.end()))
+        at = msg.find("stat=")
+        if at >= 0:
+            m = _STAT.search(msg, at)
+            if m is not None:
+                stat, rest = m.group(1), m.group(2) or ""
+                status = "sent" if stat == "Sent" else "deferred" if stat == "Deferred" else None
+                if status is None and _PERMANENT_DSN.search(msg):
+                    status = "bounced"
+                if status is None:
+                    return NOTHING
+                recipients = _recipients(msg)
+                if recipients > MAX_COUNT:
+                    raise Implausible("too many recipients")
+                if status == "sent":  # stat=Sent carries the remote's text, not its code
+                    return Parsed(MTA, (), status, deliveries=recipients)
+                # the remote's reply: in reply= (newer Sendmail), else in the text of stat=Deferred
+                at = msg.find("reply=")
+                said = _REPLY.search(msg, at) if at >= 0 else None
+                replies = replies_in(msg, "client", "", said.end()) if said else replies_in(rest, "client", "")
+                return Parsed(MTA, replies, status, deliveries=recipients)
+        return NOTHING
+    except Implausible:
+        return IMPLAUSIBLE
 
 
 def _recipients(msg: str) -> int:
