@@ -17,7 +17,7 @@ from .config import Config
 from .ingest import Ingest
 from .metrics import Counts
 from .sources import Lines, Source
-from .sources.file import FileSource, Watcher
+from .sources.file import FileSource, Follower, Watcher
 from .sources.journal import SOURCE as JOURNAL
 from .sources.journal import JournalSource
 from .sources.stdin import StdinSource
@@ -55,7 +55,7 @@ class Pipeline:
         self._watch_lost_logged = False
 
     @property
-    def followers(self) -> dict[str, object]:
+    def followers(self) -> dict[str, Follower]:
         """Every followed file by path (over all file sources)."""
         return {path: f for source in self.files for path, f in source.followers.items()}
 
