@@ -5,6 +5,7 @@ import importlib.util
 import re
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,29 @@ def test_every_crafted_family_is_counted_without_an_exception_or_a_label_outside
     for mta, role, command, code, enhanced in list(counts.replies) + list(counts.warnings):
         assert mta in REGISTRY and role in ROLES and (command in COMMANDS or command == "")
         assert re.fullmatch(BASIC_SYNTAX, code) and (enhanced == "" or re.fullmatch(ENHANCED_SYNTAX, enhanced))
+
+
+def test_the_parsers_keep_no_text_of_long_hostile_lines():
+    """Each parser remembers a little per process, message or session, and caches short texts: lines of
+    32 KiB with ever new process ids, program names, sessions and replies must not be kept whole."""
+    filler = "x" * (1 << 15)
+    lines = []
+    for i in range(400):
+        lines += [
+            f"Nov 28 12:01:11 mx postfix/smtp[{i}{'1' * 30000}]: A1: to=<a@b>, delay=1, delays=1/0/0/0, "
+            f"status=sent (250 2.0.0 {i} {filler})",
+            f"Nov 28 12:01:11 mx {filler}{i}[1]: message",
+            f"Nov 28 12:01:11 mx smtpd[1]: {filler}{i} mta delivery evpid=0123456789abcdef result=\"Ok\" "
+            f'stat="250 2.0.0 {i} {filler}"',
+            f'{EXIM}=> a@b R=r T=t C="250 {i} {filler}"',
+            f"{EXIM}== a@b R=r T=t H=x [1.2.3.4]: SMTP error from remote mail server after {filler}{i}: 451 x",
+        ]
+    parse = line_parser()
+    tracemalloc.start()
+    try:
+        for line in lines:
+            parse(line)
+        kept, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert kept < (1 << 22), f"{kept / (1 << 20):.0f} MiB kept after {len(lines)} lines of 32 KiB"

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 from ..reply import Parsed
 from . import exim, opensmtpd, postfix, sendmail, syslog
+from .limits import MAX_CACHED_TEXT
 
 ParseFn = Callable[[str, str, str], Parsed]  # (program, pid, message) -> Parsed
 
@@ -52,9 +53,11 @@ def line_parser(mta: str = "auto") -> Callable[[str], Parsed | None]:
     programs: dict[str, ParseFn | None] = {}  # program name -> its MTA's parser, learnt once
 
     def parser_of(program: str) -> ParseFn | None:
-        if len(programs) >= MAX_PROGRAMS:
-            programs.clear()
-        found = programs[program] = next((parse for claims, parse in candidates if claims(program)), None)
+        found = next((parse for claims, parse in candidates if claims(program)), None)
+        if len(program) <= MAX_CACHED_TEXT:  # a hostile line's 64 KiB "program" is not kept
+            if len(programs) >= MAX_PROGRAMS:
+                programs.clear()
+            programs[program] = found
         return found
 
     def parse_line(line: str) -> Parsed | None:

@@ -100,8 +100,9 @@ class EximParser:
     MAX_MESSAGES = 4096
 
     def __init__(self) -> None:
-        self._last_confirmation: dict[str, str] = {}  # message id -> C= text of its last => line
-        self._last_remote_error: dict[str, tuple[float | None, str]] = {}  # message id -> (when, host + reply)
+        # message id (at most 23 characters) -> hash of what was seen: a line's text is never kept
+        self._last_confirmation: dict[str, int] = {}  # -> C= text of its last => line
+        self._last_remote_error: dict[str, tuple[float | None, int]] = {}  # -> (when, host + reply)
 
     def __call__(self, program: str, pid: str, msg: str) -> Parsed:
         prefix = _PREFIX.match(msg)
@@ -165,29 +166,29 @@ class EximParser:
         if not replies:
             return ()
         if flag == "->":
-            return self._once(self._last_confirmation, msgid, text, replies)
-        self._remember(self._last_confirmation, msgid, text)
+            return self._once(self._last_confirmation, msgid, hash(text), replies)
+        self._remember(self._last_confirmation, msgid, hash(text))
         return replies
 
     def _remote_once(self, msgid: str, stamp: str, text: str, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
         when = _seconds(stamp)
         previous = self._last_remote_error.get(msgid)
-        if previous is not None and previous[1] == text and (
+        if previous is not None and previous[1] == hash(text) and (
             when is None or previous[0] is None or abs(when - previous[0]) <= SAME_REPLY_SECONDS
         ):
             return ()
         if len(self._last_remote_error) >= self.MAX_MESSAGES:
             self._last_remote_error.clear()
-        self._last_remote_error[msgid] = (when, text)
+        self._last_remote_error[msgid] = (when, hash(text))
         return replies
 
-    def _once(self, last: dict[str, str], msgid: str, key: str, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
+    def _once(self, last: dict[str, int], msgid: str, key: int, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
         if last.get(msgid) == key:
             return ()
         self._remember(last, msgid, key)
         return replies
 
-    def _remember(self, last: dict[str, str], msgid: str, key: str) -> None:
+    def _remember(self, last: dict[str, int], msgid: str, key: int) -> None:
         if len(last) >= self.MAX_MESSAGES:
             last.clear()
         last[msgid] = key

@@ -47,7 +47,7 @@ class OpenSmtpdParser:
     MAX_SESSIONS = 4096
 
     def __init__(self) -> None:
-        self._last: dict[str, str] = {}  # session id -> message id + result + reply
+        self._last: dict[int, int] = {}  # hash of the session id -> hash of message id + result + reply
 
     def __call__(self, program: str, pid: str, msg: str) -> Parsed:
         try:
@@ -55,9 +55,9 @@ class OpenSmtpdParser:
         except Implausible:
             return IMPLAUSIBLE
         if parsed.replies and " mta delivery " in msg:
-            session = msg.split(" ", 1)[0]
+            session = hash(msg.split(" ", 1)[0])
             evpid = _EVPID.search(msg)
-            key = (evpid.group(1) if evpid else "") + "|" + msg[msg.find(" result=") :]
+            key = hash((evpid.group(1) if evpid else "") + "|" + msg[msg.find(" result=") :])
             if self._last.get(session) == key:
                 return parsed._replace(replies=())
             if len(self._last) >= self.MAX_SESSIONS:

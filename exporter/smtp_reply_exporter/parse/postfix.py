@@ -85,7 +85,8 @@ class PostfixParser:
     MAX_PROCESSES = 4096
 
     def __init__(self) -> None:
-        self._last_data_reply: dict[str, str] = {}  # smtp pid -> "queue id|reply text"
+        # hash of the smtp pid -> hash of "queue id|delays|reply text": a line's text is never kept
+        self._last_data_reply: dict[int, int] = {}
 
     def __call__(self, program: str, pid: str, msg: str) -> Parsed:
         try:
@@ -123,12 +124,12 @@ class PostfixParser:
 
     def _once_per_transaction(self, pid: str, msg: str, reply: str, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
         delay = msg.find(" delay=")
-        key = msg[: msg.find(":")] + "|" + msg[delay : msg.find(",", msg.find("delays=", delay))] + "|" + reply
-        if self._last_data_reply.get(pid) == key:
+        key = hash(msg[: msg.find(":")] + "|" + msg[delay : msg.find(",", msg.find("delays=", delay))] + "|" + reply)
+        if self._last_data_reply.get(hash(pid)) == key:
             return ()
         if len(self._last_data_reply) >= self.MAX_PROCESSES:
             self._last_data_reply.clear()
-        self._last_data_reply[pid] = key
+        self._last_data_reply[hash(pid)] = key
         return replies
 
 
