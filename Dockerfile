@@ -1,6 +1,7 @@
 # smtp-reply-exporter: the project's image, built from this repository.
 #
-#   python3 -m pip wheel -w wheels . setuptools      # the dependencies as wheels (the build needs no index)
+#   SMTP_REPLY_EXPORTER_PURE=1 python3 -m pip wheel -w wheels . setuptools mypy
+#                                                    # the dependencies as wheels (the build needs no index)
 #   podman build -t smtp-reply-exporter:0.1.0 .      # or docker build; --target journal for journalctl
 #
 # BASE is any Debian bookworm image with python3 and python3-venv; without a registry, make it with
@@ -12,8 +13,10 @@
 ARG BASE=localhost/debian-python:bookworm
 
 FROM ${BASE} AS build
+# A C compiler and Python's headers: setup.py compiles the hot path with mypyc (the image ships that variant).
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends gcc libc6-dev python3-dev >/dev/null
 COPY wheels/ /wheels/
-COPY pyproject.toml README.md /src/
+COPY pyproject.toml setup.py README.md /src/
 COPY exporter/ /src/exporter/
 # Build the wheel from this source tree, install it and its dependencies into a virtual environment,
 # and gather the runtime's file system (container/rootfs.sh).

@@ -97,6 +97,9 @@ def test_image_follows_a_mounted_postfix_log_read_only_as_nobody(image, postfix_
     assert labels["org.opencontainers.image.version"] == __version__
     assert podman("image", "inspect", "--format", "{{.Config.User}}", image).stdout.strip() == "65534:65534"
     assert podman("run", "--rm", "--entrypoint", "sh", image, "-c", "true", check=False).returncode != 0  # no shell
+    variant = podman("run", "--rm", "--read-only", "--user", "65534", image, "parse", "--format", "prometheus",
+                     "/dev/null").stdout
+    assert 'variant="compiled"' in variant  # the image ships the hot path compiled by mypyc
 
     lines = postfix_log.read_bytes().splitlines(keepends=True)
     half = len(lines) // 2
