@@ -90,3 +90,10 @@ def test_quiet_lines_and_non_delivery_lines_observe_nothing():
     reg = histogram([POSTFIX.replace("status=sent", "status=later"),
                      "Nov 28 12:01:11 mx postfix/qmgr[9]: 5270320179: removed"])
     assert reg.get_sample_value("smtp_delivery_delay_seconds_count", {"mta": "postfix", "status": "sent"}) is None
+
+
+def test_lines_with_and_without_stages_in_one_chunk_are_each_counted():
+    old = POSTFIX.replace(", delays=0.1/2017/0.03/0.05", "")  # Postfix before 2.3
+    reg = histogram([POSTFIX, old, old])
+    assert reg.get_sample_value("smtp_delivery_delay_seconds_count", {"mta": "postfix", "status": "sent"}) == 3
+    assert reg.get_sample_value("smtp_delivery_stage_delay_seconds_count", {"stage": "transmission"}) == 1

@@ -106,3 +106,11 @@ def test_an_unreadable_mapping_file_is_a_clear_error(tmp_path):
 def test_a_host_name_never_becomes_a_label_value(host):
     mapping = load()
     assert mapping.of_host(host) in mapping.names
+
+
+@pytest.mark.parametrize(("mta", "line"), [  # 64 KiB of what a pattern starts at, as whoever writes to syslog can
+    ("postfix", "relay=" * 10923), ("postfix", "host x" * 10923), ("exim", "H=" * 32768),
+    ("exim", " from x [" * 7281 + " was: "), ("opensmtpd", 'relay="(' * 8192),
+])
+def test_a_crafted_line_names_no_provider(mta, line):
+    assert load().of_host(remote_host(mta, line)) == OTHER

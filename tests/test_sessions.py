@@ -121,3 +121,13 @@ def test_a_chunk_of_many_lines_finds_each_end_where_it_is():
     for at in rng.sample(range(500), 20):
         lines[at] = ENDS[0][0]
     assert sessions_of(lines) == {("postfix", "server", "lost", "CONNECT"): 20}
+
+
+@pytest.mark.parametrize("line", [  # 64 KiB of what a pattern starts at, as whoever writes to syslog can
+    PF + "lost connection after " * 2849,
+    "Jun  6 09:31:56 mx sm-mta[1234]: " + "lost input channel from a to " * 2259,
+    "2026-11-28 12:01:11 " + "SMTP connection from " * 3120,
+    "Nov 28 12:01:12 mx smtpd[811]: x" + " smtp disconnected reason=" * 2520,
+])
+def test_a_crafted_line_ends_no_session(line):
+    assert sessions_of([line]) == {}

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from functools import lru_cache
+from itertools import repeat
+from operator import add, getitem
 
 from .parse import exim, opensmtpd, postfix, sendmail
 
@@ -23,10 +26,10 @@ MAX_SECONDS = 10 * 365 * 86400.0  # beyond any queue lifetime: a line that says 
 _SECONDS = r"\d{1,10}(?:\.\d{1,9})?"
 _POSTFIX = re.compile(rf" delay=({_SECONDS})(?:, delays=({_SECONDS})/({_SECONDS})/({_SECONDS})/({_SECONDS}))?")
 # Exim's readconf_printtime (1w2d3h4m5s), or "1.234s" under +millisec; "-" when the clock went back
-_EXIM = re.compile(r" QT=(?!\s)(?:(\d{1,6})w)?(?:(\d{1,2})d)?(?:(\d{1,2})h)?(?:(\d{1,2})m)?"
-                   r"(?:(\d{1,10}(?:\.\d{1,3})?)s)?(?=[\s,]|$)")
+_EXIM = re.compile(r" QT=(?:(\d{1,6})w)?(?:(\d{1,2})d)?(?:(\d{1,2})h)?(?:(\d{1,2})m)?"
+                   r"(?:(\d{1,10}(?:\.\d{1,3})?)s)?")
 _SENDMAIL = re.compile(r", delay=(?:(\d{1,6})\+)?(\d{2,6}):(\d\d):(\d\d)")
-_OPENSMTPD = re.compile(r" delay=(?!\s)(?:(\d{1,9})d)?(?:(\d{1,2})h)?(?:(\d{1,2})m)?(?:(\d{1,2})s)?(?=\s|$)")
+_OPENSMTPD = re.compile(r" delay=(?:(\d{1,9})d)?(?:(\d{1,2})h)?(?:(\d{1,2})m)?(?:(\d{1,2})s)?")
 _UNITS_EXIM = (604800.0, 86400.0, 3600.0, 60.0, 1.0)
 _UNITS_OPENSMTPD = (86400.0, 3600.0, 60.0, 1.0)
 
@@ -38,26 +41,78 @@ def bucket(seconds: float) -> int:
 
 def delay_of(mta: str, line: str) -> tuple[float | None, tuple[float, float, float, float] | None]:
     """The delay of a delivery line, and Postfix's four stages; None where the line has none."""
+    return parse_field(mta, field_of(mta, line))
+
+
+def field_of(mta: str, line: str) -> str:
+    """The delay field of a delivery line as written ("" or text that parses to nothing when it has none)."""
+    return fields_of(mta, [line])[0]
+
+
+# Where each MTA's delay field starts and what follows it on the line: Postfix's delays= is followed by dsn=,
+# Sendmail's delay= by xdelay=, OpenSMTPD's by result=; Exim's QT= by a space or the end of the line.
+_FIELDS = {postfix.MTA: (" delay=", ", dsn="), sendmail.MTA: (", delay=", ", xdelay="),
+           opensmtpd.MTA: (" delay=", " result="), exim.MTA: (" QT=", " ")}
+
+
+def fields_of(mta: str, lines: list[str]) -> list[str]:
+    """The delay field of each line, cut out by C loops (map over str.find and slices): a short text that
+    repeats from line to line, parsed once by `observations`. A line without the field gets a slice that
+    parses to nothing."""
+    if mta not in _FIELDS:
+        return [""] * len(lines)
+    opening, follows = _FIELDS[mta]
+    if mta == exim.MTA:  # its field may end the line, and opens with the separator: look past the opening
+        lines = list(map(add, lines, repeat(" ")))
+        starts = list(map(str.find, lines, repeat(opening)))
+        ends = map(str.find, lines, repeat(follows), map(add, starts, repeat(1)))
+    else:
+        starts = list(map(str.find, lines, repeat(opening)))
+        ends = map(str.find, lines, repeat(follows), starts)
+    return list(map(getitem, lines, map(slice, starts, ends)))
+
+
+_FIELD_MAX = 120  # longer than any real field: a longer one is cut, and then not believed
+
+
+@lru_cache(maxsize=4096)
+def parse_field(mta: str, field: str) -> tuple[float | None, tuple[float, float, float, float] | None]:
+    """Seconds (and Postfix's stages) in a field that field_of cut out."""
+    if not field:
+        return None, None
     if mta == postfix.MTA:
-        m = _POSTFIX.search(line) if " delay=" in line else None
+        m = _POSTFIX.match(field)  # Postfix before 2.3 wrote no delays=: the field runs on to dsn=
         if m is None:
             return None, None
         stages = None if m.group(2) is None else (
             float(m.group(2)), float(m.group(3)), float(m.group(4)), float(m.group(5)))
         return _plausible(float(m.group(1))), stages if stages is not None and max(stages) <= MAX_SECONDS else None
     if mta == exim.MTA:
-        m = _EXIM.search(line) if " QT=" in line else None
+        m = _EXIM.fullmatch(field)
         return (_sum(m, _UNITS_EXIM) if m is not None and m.group(0) != " QT=" else None), None
     if mta == sendmail.MTA:
-        m = _SENDMAIL.search(line) if ", delay=" in line else None
+        m = _SENDMAIL.fullmatch(field)
         if m is None:
             return None, None
         days, hours, minutes, seconds = (int(g or 0) for g in m.groups())
         return _plausible(days * 86400.0 + hours * 3600.0 + minutes * 60.0 + seconds), None
     if mta == opensmtpd.MTA:
-        m = _OPENSMTPD.search(line) if " delay=" in line else None
+        m = _OPENSMTPD.fullmatch(field)
         return (_sum(m, _UNITS_OPENSMTPD) if m is not None and m.group(0) != " delay=" else None), None
     return None, None
+
+
+@lru_cache(maxsize=8192)
+def observations(mta: str, field: str) -> tuple[float, ...]:
+    """What a delay field adds to the histograms, flat: bucket index and seconds of the delay, then of each of
+    Postfix's stages; () when the field says nothing."""
+    seconds, stages = parse_field(mta, field)
+    if seconds is None:
+        return ()
+    out: list[float] = [bucket(seconds), seconds]
+    for value in stages or ():
+        out += [bucket(value), value]
+    return tuple(out)
 
 
 def _sum(m: re.Match[str], units: tuple[float, ...]) -> float | None:

@@ -32,6 +32,7 @@ class Ingest:
         on_unparsed: OnUnparsed | None = None,
     ) -> None:
         """Count the lines of `data`, which ends with a newline (the tail holds partial lines)."""
+        joined: str | None = None  # the lines joined by newlines, when the chunk is exactly that
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -41,8 +42,11 @@ class Ingest:
             lines.pop()
             if "\x00" in text:
                 lines = self._strip_nul(lines, stats)
+            else:
+                joined = text
         read = len(lines)
         if unwrap is not None and unwrap.mode != "plain":
+            joined = None
             before = unwrap.malformed
             lines = unwrap.lines(lines)
             stats.bad_lines["malformed"] += unwrap.malformed - before
@@ -70,7 +74,7 @@ class Ingest:
             for r in parsed.warnings:
                 key = (mta, r.role, r.command, r.code, r.enhanced)
                 warnings[key] = warnings.get(key, 0) + r.times * times
-        self.details.add(lines, outcomes, tally.items(), batch)  # delays, session ends, providers
+        self.details.add(lines, outcomes, tally.items(), batch, joined)  # delays, session ends, providers
         first = stats.lines
         for i, mta, program in unparsed.find(lines, outcomes, tally):  # format drift, in quiet lines only
             batch.unparsed[mta, program] = batch.unparsed.get((mta, program), 0) + 1
