@@ -145,15 +145,27 @@ def _descriptors() -> dict[str, str]:
     return out
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keeps each phase's report on the test item, for `no_leaks`."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"report_{report.when}", report)
+
+
 @pytest.fixture(autouse=True)
-def no_leaks() -> Iterator[None]:
+def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fails a test that leaves a thread running or a file descriptor open (as watchdog's suite does);
-    threads and descriptors have a few seconds to end, polled, after the test's own fixtures are gone."""
+    threads and descriptors have a few seconds to end, polled, after the test's own fixtures are gone.
+    A test that failed already is not charged: its traceback still holds what it opened."""
     threads, fds = set(threading.enumerate()), _descriptors()
     yield
     for reader in Reader.made:
         reader.close()
     Reader.made.clear()
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        return
     deadline = time.monotonic() + 10
     while True:
         new_threads = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
