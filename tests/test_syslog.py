@@ -12,6 +12,7 @@ import pytest
 from conftest import free_port, wait_for
 from smtp_reply_exporter.sources.syslog import MAX_CONNECTIONS, MAX_PER_PEER, SyslogSource, kernel_drops
 from smtp_reply_exporter.stats import SourceStats
+from smtp_reply_exporter.syslog_server import to_line
 
 MSG = "NOQUEUE: reject: RCPT from a[192.0.2.1]: 455 4.5.3 Busy; from=<a@b> to=<c@d> proto=ESMTP helo=<x>"
 RFC3164 = f"<22>Nov 28 12:00:00 mx postfix/smtpd[123]: {MSG}".encode()
@@ -158,3 +159,16 @@ def test_a_connection_that_sends_nothing_is_closed_soon():
             assert closed_by_peer(s)
     finally:
         src.stop()
+
+
+@pytest.mark.parametrize("sd", [b"-", b'[x@1 a="b\\]"]', b'[x@1 a="b"][y@2]'])
+def test_rfc5424_structured_data_is_skipped_with_escaped_brackets(sd):
+    assert to_line(b"<22>1 2026-12-01T12:00:00Z mx postfix/smtpd 42 - " + sd + b" NOQUEUE: reject") == (
+        b"2026-12-01T12:00:00Z mx postfix/smtpd[42]: NOQUEUE: reject")
+
+
+@pytest.mark.parametrize("tail", [b"[a]" * 20000 + b"x", b"[" + b"\\]" * 30000, b"[a" * 30000, b"[a][" * 15000])
+def test_crafted_structured_data_of_64_kib_is_read_as_rfc3164_text_not_matched(tail):
+    # unbalanced or trailing brackets: not RFC 5424, so the message is kept whole as RFC 3164 text
+    message = b"<22>1 t h a p m " + tail
+    assert to_line(message) == message[4:]

@@ -15,8 +15,9 @@ from typing import BinaryIO
 MAX_MESSAGE = 1 << 16
 
 _PRI = re.compile(rb"<(\d{1,3})>")
-# RFC 5424: VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP SD [SP MSG]
-_RFC5424 = re.compile(rb"1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (.*))?", re.S)
+# RFC 5424: VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP SD [SP MSG]. Possessive:
+# a field ends at its space and an SD element at its unescaped "]", so nothing is ever given back.
+_RFC5424 = re.compile(rb"1 (\S++) (\S++) (\S++) (\S++) (\S++) (-|(?:\[(?:[^\]\\]++|\\.)*+\])++)(?: (.*))?", re.S)
 
 
 def to_line(message: bytes) -> bytes | None:
