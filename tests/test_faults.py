@@ -175,3 +175,41 @@ def test_cr_only_line_ends_are_one_long_line_cut_and_counted(tmp_path):
     lines = r.poll()  # split at LF only: CR does not end a line
     assert len(lines) == 2 and len(lines[0]) == MAX_LINE and lines[1] == LINE.rstrip("\n").encode()
     assert r.stats.bad_lines["too_long"] == 1
+
+
+def saved_offset(state, log) -> int:  # type: ignore[no-untyped-def]
+    try:
+        return int(json.loads(state.read_text())["files"][str(log)]["offset"])
+    except (OSError, ValueError, KeyError):
+        return -1
+
+
+def test_sigkill_in_a_long_catch_up_resumes_from_a_save_made_while_catching_up(tmp_path, exporter):
+    log, state = tmp_path / "mail.log", tmp_path / "state.json"
+    append(log, 1_000_000)
+    size = log.stat().st_size
+    args = ("--log.path", str(log), "--tail.state-file", str(state), "--tail.state-interval", "200ms")
+    first = exporter(*args, "--tail.from-start")
+    wait_for(lambda: 0 < saved_offset(state, log) < size, timeout=60, what="a save in the middle of the catch-up")
+    first.proc.send_signal(signal.SIGKILL)
+    first.proc.wait(30)
+    saved = saved_offset(state, log)
+    assert 0 < saved < size and saved % len(LINE) == 0  # saved while catching up, at a line boundary
+    second = exporter(*args)
+    expected = (size - saved) // len(LINE)
+    wait_for(lambda: second.value("smtp_exporter_lines_read_total") == expected, timeout=60, what="second run")
+    assert second.value("smtp_replies_total", code="455") == expected  # every line after the save, once
+
+
+def test_sigkill_before_the_first_line_resumes_where_the_start_stood(tmp_path, exporter):
+    log, state = tmp_path / "mail.log", tmp_path / "state.json"
+    append(log, 1_000)  # already there at start: the exporter stands at the end
+    args = ("--log.path", str(log), "--tail.state-file", str(state), "--tail.state-interval", "1m")
+    first = exporter(*args)
+    wait_for(lambda: saved_offset(state, log) == log.stat().st_size, what="the state written right after start")
+    first.proc.send_signal(signal.SIGKILL)
+    first.proc.wait(30)
+    append(log, 500)  # written while the exporter is down
+    second = exporter(*args)
+    wait_for(lambda: second.value("smtp_exporter_lines_read_total") == 500, what="second run")
+    assert second.value("smtp_replies_total", code="455") == 500
