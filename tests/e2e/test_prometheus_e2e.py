@@ -1,7 +1,9 @@
-"""Rules and dashboards against a real Prometheus scraping the exporter that follows a real Postfix.
+"""Rules and dashboards against a real Prometheus scraping the exporter that follows a real Postfix
+(and reads its queue).
 
-221-only traffic leaves every alert silent; 455s make SmtpTransientPressure pending; every
-dashboard query runs and returns data; every recording rule produces series.
+221-only traffic leaves every alert silent; 455s make SmtpTransientPressure pending; every query of
+every dashboard (the per-instance one and the fleet one) runs and returns data; every recording rule
+produces series.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def recorded_names() -> list[str]:
 
 def test_alerts_dashboards_and_recording_rules_on_a_real_prometheus(mta, exporter, tmp_path):
     postfix, _sink, _sink421 = mta
-    exp = exporter("--log.path", str(postfix.log), "--tail.from-start")
+    exp = exporter("--log.path", str(postfix.log), "--tail.from-start", "--postfix.queue", str(postfix.root / "spool"))
     prom = Prometheus(tmp_path, exp.port, [RULES])
     try:
         client = Client()
@@ -56,8 +58,10 @@ def test_alerts_dashboards_and_recording_rules_on_a_real_prometheus(mta, exporte
         wait_for(lambda: prom.query("instance_mta_role_class:smtp_replies:rate5m"), what="recording rules")
         assert prom.alerts() == []
 
-        # Phase 2: our smtpd answers 455 to many recipients: transient pressure.
-        client.session(postfix.port, "client.test.example", [(["busy455@test.example"], True)])
+        # Phase 2: our smtpd answers 455 to many recipients: transient pressure; one remote server answers
+        # 455 too (a throttling reply, by provider).
+        client.session(postfix.port, "client.test.example", [(["busy455@test.example", "rcpt455@dest.example"],
+                                                              True)])
         wait_for(lambda: prom.query('smtp_replies_total{code="455"}'), what="455 series scraped")
         for _ in range(10):
             client.session(postfix.port, "client.test.example", [(["busy455@test.example"] * 10, True)])
@@ -69,6 +73,8 @@ def test_alerts_dashboards_and_recording_rules_on_a_real_prometheus(mta, exporte
         assert {a["labels"]["alertname"] for a in prom.alerts()} <= {
             "SmtpTransientPressure", "SmtpTransientReplyRatioHigh"}
 
+        wait_for(lambda: prom.query("instance_mta_provider:smtp_remote_replies_throttling:rate5m"), timeout=60,
+                 what="the remote 455 recorded")
         # Every recording rule produces series.
         for name in recorded_names():
             assert prom.query(name), f"recording rule {name} produced nothing"
@@ -78,7 +84,7 @@ def test_alerts_dashboards_and_recording_rules_on_a_real_prometheus(mta, exporte
         for path in DASHBOARDS:
             board = json.loads(path.read_text())
             for panel in board["panels"]:
-                for target in panel["targets"]:
+                for target in panel.get("targets", []):  # a row has none
                     result = prom.query(grafana_to_promql(target["expr"]))
                     assert result, f"{path.name}: panel {panel['title']!r} query returned no data"
             for var in board["templating"]["list"]:
