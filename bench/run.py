@@ -1,18 +1,35 @@
-"""Benchmark: the real `serve` process catching up on a generated log; prints lines/s, CPU s, peak RSS.
+"""Benchmark: the real `serve` process catching up on a log, beside the Go postfix_exporter and mtail.
 
-Method: start the exporter on an empty file, append the whole corpus at once, poll /metrics until
-every line is counted. CPU seconds and peak RSS are read from /proc for the exporter process.
-The counts on /metrics must equal the generator's own count exactly, or the run fails.
-When Debian's prometheus-postfix-exporter (the Go postfix_exporter) is installed, it is measured the
-same way on the same file, and the ratios are printed. It exports no line counter, so its progress is
-the sum of the counters that each of the generator's line shapes increments exactly once.
-When mtail is installed, it runs Debian's own Postfix program (shipped with the package) the same way;
-its progress is its own line counter, and its reject counts are checked against the generator's.
+Method: start each exporter on an empty file, append the whole corpus at once, poll /metrics until
+every line is counted; CPU seconds and peak RSS are read from /proc for the exporter's process.
+Runs are interleaved (run 1 of every exporter, then run 2...) so that machine noise hits all alike;
+medians are printed.
+
+Ours runs in both of its variants, each from a virtual environment the bench builds from a clone of
+the checkout at --rev (default HEAD; cached per source tree under $SMTP_REPLY_EXPORTER_BENCH_CACHE,
+default /var/tmp/smtp-reply-exporter-bench): `pip install .` (the hot path compiled by mypyc) and the
+same with SMTP_REPLY_EXPORTER_PURE=1 (pure Python). `--python PY` measures what PY has installed.
+
+Two kinds of corpus:
+- generated (bench/generate.py): a relay's mix, written from templates that count their own
+  replies; our counts must equal the generator's exactly;
+- replayed (bench/replay.py): the log a real Postfix wrote for the end-to-end test's traffic
+  (bench/corpus/postfix-e2e.log), repeated with shifted queue ids and timestamps; our counts must
+  equal `parse` of the original log (the e2e test proves it equals the wire) times the repetitions.
+Any difference fails the run.
+
+Debian's prometheus-postfix-exporter (the Go postfix_exporter) exports no line counter: on the
+generated corpus its progress is the sum of the counters that each line shape increments exactly
+once; on the replayed one it is first run on one copy of the original to learn the sum of its
+counters, then awaited at repetitions x that sum. mtail runs Debian's own Postfix program (shipped
+with the package); its progress is its line counter; on the generated corpus its reject counts are
+checked against the generator's.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import socket
@@ -28,12 +45,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).parent))
 from generate import SESSIONS, generate
+from replay import SOURCE, replay
 
 TICK = os.sysconf("SC_CLK_TCK")
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("SMTP_REPLY_EXPORTER_BENCH_CACHE", "/var/tmp/smtp-reply-exporter-bench"))
+TIMEOUT = 900.0  # seconds for one exporter to count one corpus
+Families = list[Metric]
+Done = Callable[[Families], bool]
 
 
 def free_port() -> int:
@@ -42,16 +66,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def scrape(port: int) -> list:  # type: ignore[type-arg]
+def scrape(port: int) -> Families:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
         return list(text_string_to_metric_families(r.read().decode()))
 
 
-def lines_read(families: list) -> float:  # type: ignore[type-arg]
+def lines_read(families: Families) -> float:
     return float(sum(s.value for f in families for s in f.samples if s.name == "smtp_exporter_lines_read_total"))
 
 
-def counted(families: list) -> Counter[str]:  # type: ignore[type-arg]
+def counted(families: Families) -> Counter[str]:
+    """Our replies by role, command, code and enhanced code, and our deliveries by status."""
     out: Counter[str] = Counter()
     for f in families:
         for s in f.samples:
@@ -81,74 +106,78 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def run_live(workdir: Path, seconds: float = 10.0, rate: int = 1000, symlink: bool = False) -> dict[str, float]:
-    """Latency at `rate` lines/s (append to visible on /metrics) and idle CPU afterwards; with `symlink`,
-    the exporter follows a symlink in another directory (as /var/log/containers/*.log are)."""
-    log = workdir / "live.log"
-    log.write_text("")
-    followed = log
-    if symlink:
-        (workdir / "links").mkdir()
-        followed = workdir / "links" / "live.log"
-        followed.symlink_to(log)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "smtp_reply_exporter", "serve", "--log.path", str(followed),
-                             "--web.listen-address", f"127.0.0.1:{port}", "--log.level", "error"])
-    line = (b"Nov 28 12:01:11 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from a[192.0.2.1]: 455 4.5.3 Busy; "
-            b"from=<a@b> to=<c@d> proto=ESMTP helo=<x>\n")
-    try:
-        wait_up(port)
-        written: list[float] = []  # time each line was written
-        stop = threading.Event()
+# ---- our exporter, in its variants ----
 
-        def writer() -> None:
-            with open(log, "ab", buffering=0) as f:
-                start = time.monotonic()
-                while not stop.is_set() and time.monotonic() - start < seconds:
-                    due = int((time.monotonic() - start) * rate) - len(written)
-                    if due > 0:
-                        f.write(line * due)
-                        now = time.monotonic()
-                        written.extend([now] * due)
-                    time.sleep(0.001)
-
-        thread = threading.Thread(target=writer)
-        thread.start()
-        latencies, seen = [], 0
-        while thread.is_alive() or seen < len(written):
-            count = int(lines_read(scrape(port)))
-            now = time.monotonic()
-            latencies += [now - t for t in written[seen:count]]
-            seen = max(seen, count)
-            time.sleep(0.002)
-        thread.join()
-        cpu0 = cpu_seconds(proc.pid)
-        time.sleep(10)
-        idle = (cpu_seconds(proc.pid) - cpu0) / 10
-        return {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99), "idle": idle,
-                "lines": len(written)}
-    finally:
-        proc.terminate()
-        proc.wait(30)
+class Ours(NamedTuple):
+    name: str  # the row's label
+    python: str  # the interpreter that runs it
+    variant: str  # "compiled" or "pure", as the package found says
+    where: str  # what was built or given
 
 
-def counted_all(families: list, expected: dict[str, int]) -> bool:  # type: ignore[type-arg]
-    """Every line read, and then the counts must equal the generator's exactly."""
-    if lines_read(families) < expected["lines"]:
-        return False
-    got = counted(families)
-    want = Counter({k: v for k, v in expected.items() if k != "lines"})
-    if got != want:
-        raise SystemExit(f"COUNTS DIFFER from the generator's:\n  missing {want - got}\n  extra {got - want}")
-    return True
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SMTP_REPLY_EXPORTER_PURE")}
+    return env | extra
 
 
-def run_once(corpus: Path, expected: dict[str, int], workdir: Path) -> dict[str, float]:
-    log = workdir / "mail.log"
-    cmd = [sys.executable, "-m", "smtp_reply_exporter", "serve", "--log.path", str(log),
-           "--web.listen-address", "127.0.0.1:{port}", "--log.level", "warn"]
-    return run_exporter(cmd, log, corpus, lambda fams: counted_all(fams, expected), stderr=None)
+# Which variant an interpreter has: the parsers are C extensions when compiled (tests/test_build_variant.py).
+VARIANT_OF = ("from smtp_reply_exporter.parse import postfix; f = postfix.__file__ or ''; "
+              "print('pure' if f.endswith('.py') else 'compiled', f)")
 
+
+def variant_of(python: str) -> tuple[str, str]:
+    """(variant, file of the Postfix parser) of the package `python` imports."""
+    out = subprocess.run([python, "-c", VARIANT_OF], capture_output=True, text=True, check=True, cwd="/",
+                         env=clean_env()).stdout.split(maxsplit=1)
+    return out[0], out[1].strip()
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def build(variant: str, commit: str) -> Ours:
+    """A virtual environment with the package of `commit` installed as `variant`, built once per source
+    tree (exporter/, setup.py, pyproject.toml) from a clone, so the checkout is never touched."""
+    key = hashlib.sha256(" ".join(git("rev-parse", f"{commit}:{p}") for p in
+                                  ("exporter", "setup.py", "pyproject.toml")).encode()).hexdigest()[:12]
+    home = CACHE / f"{key}-{variant}"
+    python = home / "venv" / "bin" / "python"
+    stamp = home / "built"
+    if not stamp.exists():
+        shutil.rmtree(home, ignore_errors=True)
+        home.mkdir(parents=True)
+        src = home / "src"
+        print(f"building the {variant} variant of {commit[:12]} in {home} ...", flush=True)
+        subprocess.run(["git", "clone", "-q", "--no-checkout", str(ROOT), str(src)], check=True)
+        subprocess.run(["git", "-C", str(src), "checkout", "-q", commit], check=True)
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(home / "venv")], check=True)
+        env = clean_env(**({"SMTP_REPLY_EXPORTER_PURE": "1"} if variant == "pure" else {}))
+        t0 = time.monotonic()
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "."], cwd=src, env=env, check=True)
+        seconds = time.monotonic() - t0
+        found, where = variant_of(str(python))
+        if found != variant or not where.startswith(str(home / "venv")):
+            raise SystemExit(f"the {variant} build imports the {found} package at {where}")
+        shutil.rmtree(src)
+        stamp.write_text(f"{commit} {variant} installed in {seconds:.0f} s\n")
+    found, where = variant_of(str(python))
+    if found != variant:
+        raise SystemExit(f"{python} runs the {found} package, not {variant}")
+    return Ours(f"ours, {variant}", str(python), variant, stamp.read_text().strip())
+
+
+def given(python: str) -> Ours:
+    found, where = variant_of(python)
+    return Ours(f"ours, {found} ({Path(python).name})", python, found, where)
+
+
+def our_command(ours: Ours, log: Path, level: str = "error") -> list[str]:
+    return [ours.python, "-m", "smtp_reply_exporter", "serve", "--log.path", str(log),
+            "--web.listen-address", "127.0.0.1:{port}", "--log.level", level]
+
+
+# ---- the other exporters ----
 
 GO_EXPORTER = "/usr/bin/prometheus-postfix-exporter"
 # One increment per line of each shape the generator writes (a status line observes 4 delay stages).
@@ -161,16 +190,33 @@ GO_LINE_COUNTERS = {
 }
 
 
-def go_lines(families: list) -> float:  # type: ignore[type-arg]
+def go_lines(families: Families) -> float:
     return float(sum(s.value / GO_LINE_COUNTERS[s.name]
                      for f in families for s in f.samples if s.name in GO_LINE_COUNTERS))
 
 
-def run_go(corpus: Path, lines: int, workdir: Path) -> dict[str, float]:
-    log = workdir / "go.log"
-    cmd = [GO_EXPORTER, f"--postfix.logfile_path={log}", "--web.listen-address=127.0.0.1:{port}",
-           "--postfix.showq_path=/nonexistent"]
-    return run_exporter(cmd, log, corpus, lambda fams: go_lines(fams) >= lines)
+def go_sum(families: Families) -> float:
+    """Every count the Go exporter keeps: its counters and its histograms' observations."""
+    return float(sum(s.value for f in families if f.name.startswith("postfix_") for s in f.samples
+                     if (f.type == "counter" and s.name.endswith("_total"))
+                     or (f.type == "histogram" and s.name.endswith("_count"))))
+
+
+def go_command(log: Path) -> list[str]:
+    return [GO_EXPORTER, f"--postfix.logfile_path={log}", "--web.listen-address=127.0.0.1:{port}",
+            "--postfix.showq_path=/nonexistent"]
+
+
+def go_learn(one_copy: Path, work: Path) -> float:
+    """The sum of the Go exporter's counts after one copy of a log (stable for half a second)."""
+    seen: list[float] = []
+
+    def settled(families: Families) -> bool:
+        seen.append(go_sum(families))
+        return len(seen) >= 25 and seen[-1] > 0 and len(set(seen[-25:])) == 1
+
+    run_exporter(go_command(work / "go.log"), work / "go.log", one_copy, settled)
+    return seen[-1]
 
 
 MTAIL = "/usr/bin/mtail"
@@ -178,10 +224,13 @@ MTAIL = "/usr/bin/mtail"
 MTAIL_POSTFIX_PROGRAM = Path("/usr/share/doc/mtail/examples/postfix.mtail")
 
 
-def mtail_done(families: list, expected: dict[str, int]) -> bool:  # type: ignore[type-arg]
+def mtail_read(families: Families) -> float:
+    return float(sum(s.value for f in families for s in f.samples if s.name == "mtail_log_lines_total"))
+
+
+def mtail_done(families: Families, expected: dict[str, int]) -> bool:
     """mtail counts every line it reads; once all are read, its reject counter must match the generator's."""
-    read = sum(s.value for f in families for s in f.samples if s.name == "mtail_log_lines_total")
-    if read < expected["lines"]:
+    if mtail_read(families) < expected["lines"]:
         return False
     rejects = Counter({s.labels["code"]: int(s.value) for f in families for s in f.samples
                        if s.name == "postfix_smtpd_messages_rejected_total"})
@@ -194,22 +243,23 @@ def mtail_done(families: list, expected: dict[str, int]) -> bool:  # type: ignor
     return True
 
 
-def run_mtail(corpus: Path, expected: dict[str, int], workdir: Path) -> dict[str, float]:
-    log, progs = workdir / "mtail.log", workdir / "mtail-progs"
+def mtail_command(log: Path, work: Path) -> list[str]:
+    progs = work / "mtail-progs"
     progs.mkdir(exist_ok=True)
     shutil.copy(MTAIL_POSTFIX_PROGRAM, progs)
-    cmd = [MTAIL, "--progs", str(progs), "--logs", str(log), "--address", "127.0.0.1", "--port", "{port}"]
-    return run_exporter(cmd, log, corpus, lambda fams: mtail_done(fams, expected))
+    return [MTAIL, "--progs", str(progs), "--logs", str(log), "--address", "127.0.0.1", "--port", "{port}"]
 
 
-def run_exporter(cmd: list[str], log: Path, corpus: Path, done: Callable[[list], bool],  # type: ignore[type-arg]
-                 stderr: int | None = subprocess.DEVNULL) -> dict[str, float]:
+# ---- one measured run ----
+
+def run_exporter(cmd: list[str], log: Path, corpus: Path, done: Done,
+                 stderr: int | None = subprocess.DEVNULL, env: dict[str, str] | None = None) -> dict[str, float]:
     """One exporter measured: started on an empty file, the whole corpus appended at once, /metrics
     polled until `done` says every line is counted. "{port}" in `cmd` becomes a free port."""
     log.write_text("")
     port = free_port()
-    proc = subprocess.Popen([arg.replace("{port}", str(port)) for arg in cmd],
-                            stdout=subprocess.DEVNULL, stderr=stderr)
+    proc = subprocess.Popen([arg.replace("{port}", str(port)) for arg in cmd], cwd=log.parent,
+                            stdout=subprocess.DEVNULL, stderr=stderr, env=env)
     try:
         wait_up(port)
         time.sleep(0.5)  # some open the file after they start serving: let them reach its end first
@@ -223,6 +273,8 @@ def run_exporter(cmd: list[str], log: Path, corpus: Path, done: Callable[[list],
             scrapes.append(time.monotonic() - s0)
             if done(families):
                 break
+            if s0 - t0 > TIMEOUT:
+                raise SystemExit(f"{Path(cmd[0]).name}: not every line counted after {TIMEOUT:.0f} s")
             time.sleep(0.02)
         return {"wall": time.monotonic() - t0, "cpu": cpu_seconds(proc.pid) - cpu0, "rss": peak_rss_mib(proc.pid),
                 "scrape_p99": percentile(scrapes, 0.99)}
@@ -243,123 +295,300 @@ def wait_up(port: int) -> None:
             time.sleep(0.05)
 
 
-OURS = "smtp-reply-exporter"
-Runner = Callable[[Path, dict[str, int], Path], dict[str, float]]
+# ---- corpora ----
+
+class Corpus(NamedTuple):
+    title: str  # what it is and what the counts were checked against
+    path: Path
+    lines: int
+    expected: dict[str, int]  # our exact counts ("lines" too)
+    go_done: Done | None  # None: the Go exporter and mtail do not read this corpus
+    mtail_done: Done | None
+
+
+def our_done(expected: dict[str, int], against: str) -> Done:
+    """Every line read, and then the counts must equal the expected ones exactly."""
+    want = Counter({k: v for k, v in expected.items() if k != "lines"})
+
+    def done(families: Families) -> bool:
+        if lines_read(families) < expected["lines"]:
+            return False
+        got = counted(families)
+        if got != want:
+            raise SystemExit(f"COUNTS DIFFER from {against}:\n  missing {want - got}\n  extra {got - want}")
+        return True
+
+    return done
+
+
+def generated(work: Path, mta: str, lines: int, rfc3339: bool = False) -> Corpus:
+    path = work / f"generated-{mta}-{lines}.log"
+    expected = generate(str(path), lines, rfc3339=rfc3339, mta=mta)
+    n = expected["lines"]
+    title = (f"generated: {n:,} {mta} lines ({'RFC 3339' if rfc3339 else 'BSD'} timestamps); "
+             "counts checked against the generator's")
+    if mta != "postfix":
+        return Corpus(title, path, n, expected, None, None)
+    return Corpus(title, path, n, expected, lambda fams: go_lines(fams) >= n,
+                  lambda fams: mtail_done(fams, expected))
+
+
+def parsed(python: str, log: Path) -> dict[str, int]:
+    """What `parse` of `log` counts, as `serve` would export it."""
+    out = subprocess.run([python, "-m", "smtp_reply_exporter", "parse", "--format", "prometheus", str(log)],
+                         capture_output=True, text=True, check=True, cwd="/", env=clean_env()).stdout
+    families = list(text_string_to_metric_families(out))
+    return dict(counted(families))
+
+
+def replayed(work: Path, lines: int, ours: list[Ours], go: bool) -> Corpus:
+    path = work / f"replayed-{lines}.log"
+    reps = replay(path, lines, SOURCE)
+    per = SOURCE.read_bytes().count(b"\n")
+    once: dict[str, int] = {}
+    for o in ours:  # every variant's `parse` of the original must agree
+        counts = parsed(o.python, SOURCE)
+        if once and counts != once:
+            raise SystemExit(f"`parse` of {SOURCE.name} differs between variants: {once} != {counts} ({o.name})")
+        once = counts
+    expected = {k: v * reps for k, v in once.items()} | {"lines": reps * per}
+    n = reps * per
+    go_done: Done | None = None
+    if go:
+        (work / "one-copy.log").write_bytes(SOURCE.read_bytes())
+        target = reps * go_learn(work / "one-copy.log", work)
+        go_done = lambda fams: go_sum(fams) >= target  # noqa: E731
+    title = (f"replayed: {n:,} lines, {SOURCE.relative_to(ROOT)} ({per} lines of a real Postfix) x {reps:,}; "
+             "counts checked against its `parse` x repetitions")
+    return Corpus(title, path, n, expected, go_done, lambda fams: mtail_read(fams) >= n)
+
+
+# ---- comparisons ----
+
+GO = "go postfix_exporter"
+MTAIL_NAME = "mtail (postfix.mtail)"
+Runner = Callable[[Corpus, Path], dict[str, float]]
 
 
 class Result(NamedTuple):
     lines: int
     medians: dict[str, tuple[float, float, float]]  # exporter -> (wall s, CPU s, peak RSS MiB)
-    scrape_p99: float
+    scrape_p99: dict[str, float]  # ours -> worst p99 of /metrics while catching up
 
-    def lines_per_second(self, name: str = OURS) -> float:
+    def lines_per_second(self, name: str) -> float:
         return self.lines / self.medians[name][0]
 
-    def ratios(self, other: str) -> tuple[float, float]:
-        """(throughput ours / other, CPU per line ours / other)."""
-        (w1, c1, _), (w2, c2, _) = self.medians[OURS], self.medians[other]
+    def ratios(self, name: str, other: str) -> tuple[float, float]:
+        """(throughput name / other, CPU per line name / other)."""
+        (w1, c1, _), (w2, c2, _) = self.medians[name], self.medians[other]
         return w2 / w1, c1 / c2
 
 
-def compare(mta: str, lines: int, runs: int, rfc3339: bool = False, go: bool = True, mtail: bool = True) -> Result:
-    """Every available exporter on one generated corpus, interleaved run by run; prints the table."""
-    runners: dict[str, Runner] = {OURS: run_once}
-    if mta == "postfix":
-        if go and os.path.exists(GO_EXPORTER):
-            runners["go postfix_exporter"] = lambda corpus, expected, work: run_go(corpus, expected["lines"], work)
-        if mtail and os.path.exists(MTAIL) and MTAIL_POSTFIX_PROGRAM.exists():
-            runners["mtail (postfix.mtail)"] = run_mtail
+def our_runner(ours: Ours) -> Runner:
+    def run(corpus: Corpus, work: Path) -> dict[str, float]:
+        log = work / "ours.log"
+        against = "the generator's" if corpus.title.startswith("generated") else "parse x repetitions"
+        return run_exporter(our_command(ours, log), log, corpus.path, our_done(corpus.expected, against),
+                            stderr=None, env=clean_env())
+
+    return run
+
+
+def compare(corpus: Corpus, ours: list[Ours], runs: int, go: bool = True, mtail: bool = True) -> Result:
+    """Every exporter on one corpus, interleaved run by run; prints the table."""
+    runners: dict[str, Runner] = {o.name: our_runner(o) for o in ours}
+    if corpus.go_done is not None and go and os.path.exists(GO_EXPORTER):
+        go_done = corpus.go_done
+        runners[GO] = lambda c, work: run_exporter(go_command(work / "go.log"), work / "go.log", c.path, go_done)
+    if corpus.mtail_done is not None and mtail and os.path.exists(MTAIL) and MTAIL_POSTFIX_PROGRAM.exists():
+        mtail_ok = corpus.mtail_done
+        runners[MTAIL_NAME] = lambda c, work: run_exporter(mtail_command(work / "mtail.log", work),
+                                                          work / "mtail.log", c.path, mtail_ok)
     rows: dict[str, list[dict[str, float]]] = {name: [] for name in runners}
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        corpus = work / "corpus.log"
-        expected = generate(str(corpus), lines, rfc3339=rfc3339, mta=mta)
         for _ in range(runs):  # interleaved, so that machine noise hits all alike
             for name, run in runners.items():
-                rows[name].append(run(corpus, expected, work))
-    n = expected["lines"]
-    print(f"corpus: {n:,} {mta} lines ({'RFC 3339' if rfc3339 else 'BSD'} timestamps), "
-          f"median of {runs} runs; counts equal the generator's: yes")
-    print(f"{'':<22}{'lines/s':>12} {'wall s':>8} {'CPU s':>8} {'CPU us/line':>12} {'peak RSS MiB':>13}")
+                rows[name].append(run(corpus, Path(tmp)))
+    n = corpus.lines
+    print(f"\n{corpus.title}: equal in every run; median of {runs} run{'s' if runs > 1 else ''}")
+    print(f"{'':<26}{'lines/s':>11} {'wall s':>7} {'CPU s':>7} {'CPU us/line':>12} {'peak RSS MiB':>13}")
     medians = {}
     for name, results in rows.items():
         wall = statistics.median(r["wall"] for r in results)
         cpu = statistics.median(r["cpu"] for r in results)
         rss = max(r["rss"] for r in results)
         medians[name] = (wall, cpu, rss)
-        print(f"{name:<22}{n / wall:>12,.0f} {wall:>8.2f} {cpu:>8.2f} {1e6 * cpu / n:>12.2f} {rss:>13.1f}")
-    result = Result(n, medians, max(r["scrape_p99"] for r in rows[OURS]))
-    for name in medians:
-        if name != OURS:
-            throughput, cpu_ratio = result.ratios(name)
-            print(f"ratio (ours / {name}): throughput {throughput:.2f}x, CPU per line {cpu_ratio:.2f}x")
-    print(f"/metrics while catching up: p99 {1000 * result.scrape_p99:.1f} ms", flush=True)
+        print(f"{name:<26}{n / wall:>11,.0f} {wall:>7.2f} {cpu:>7.2f} {1e6 * cpu / n:>12.2f} {rss:>13.1f}")
+    result = Result(n, medians, {o.name: max(r["scrape_p99"] for r in rows[o.name]) for o in ours})
+    for o in ours:
+        for other in (GO, MTAIL_NAME):
+            if other in medians:
+                throughput, cpu_ratio = result.ratios(o.name, other)
+                print(f"{o.name} / {other}: throughput {throughput:.2f}x, CPU per line {cpu_ratio:.2f}x")
+    print("/metrics p99 while catching up: " + ", ".join(f"{name} {1000 * v:.1f} ms"
+                                                       for name, v in result.scrape_p99.items()), flush=True)
     return result
 
 
-def live(symlink: bool = False) -> dict[str, float]:
+def run_live(ours: Ours, workdir: Path, seconds: float = 10.0, rate: int = 1000,
+             symlink: bool = False) -> dict[str, float]:
+    """Latency at `rate` lines/s (append to visible on /metrics) and idle CPU afterwards; with `symlink`,
+    the exporter follows a symlink in another directory (as /var/log/containers/*.log are)."""
+    log = workdir / "live.log"
+    log.write_text("")
+    followed = log
+    if symlink:
+        (workdir / "links").mkdir()
+        followed = workdir / "links" / "live.log"
+        followed.symlink_to(log)
+    port = free_port()
+    cmd = [a.replace("{port}", str(port)) for a in our_command(ours, followed, level="error")]
+    proc = subprocess.Popen(cmd, cwd=workdir, env=clean_env())
+    line = (b"Nov 28 12:01:11 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from a[192.0.2.1]: 455 4.5.3 Busy; "
+            b"from=<a@b> to=<c@d> proto=ESMTP helo=<x>\n")
+    try:
+        wait_up(port)
+        written: list[float] = []  # time each line was written
+        stop = threading.Event()
+
+        def writer() -> None:
+            with open(log, "ab", buffering=0) as f:
+                start = time.monotonic()
+                while not stop.is_set() and time.monotonic() - start < seconds:
+                    due = int((time.monotonic() - start) * rate) - len(written)
+                    if due > 0:
+                        f.write(line * due)
+                        now = time.monotonic()
+                        written.extend([now] * due)
+                    time.sleep(0.001)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        latencies: list[float] = []
+        seen = 0
+        while thread.is_alive() or seen < len(written):
+            count = int(lines_read(scrape(port)))
+            now = time.monotonic()
+            latencies += [now - t for t in written[seen:count]]
+            seen = max(seen, count)
+            time.sleep(0.002)
+        thread.join()
+        cpu0 = cpu_seconds(proc.pid)
+        time.sleep(10)
+        idle = (cpu_seconds(proc.pid) - cpu0) / 10
+        return {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99), "idle": idle,
+                "lines": len(written)}
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def live(ours: Ours, symlink: bool = False) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        measured = run_live(Path(tmp), symlink=symlink)
+        measured = run_live(ours, Path(tmp), symlink=symlink)
     through = " through a symlink" if symlink else ""
-    print(f"latency{through} at 1,000 lines/s ({measured['lines']:,.0f} lines): p50 {1000 * measured['p50']:.1f} ms, "
-          f"p99 {1000 * measured['p99']:.1f} ms; idle CPU {100 * measured['idle']:.2f}% of a core", flush=True)
+    print(f"{ours.name}: latency{through} at 1,000 lines/s ({measured['lines']:,.0f} lines): "
+          f"p50 {1000 * measured['p50']:.1f} ms, p99 {1000 * measured['p99']:.1f} ms; "
+          f"idle CPU {100 * measured['idle']:.2f}% of a core", flush=True)
     return measured
 
 
-def targets(runs: int) -> None:
-    """The performance issue's matrix, then each target with what was measured and whether it is met."""
-    base = compare("postfix", 1_000_000, runs)
-    measured = live()
-    big = compare("postfix", 5_000_000, 1, go=False, mtail=False)
-    others = {"RFC 3339": compare("postfix", 1_000_000, runs, rfc3339=True, go=False, mtail=False)}
-    for mta in ("exim", "sendmail", "opensmtpd"):
-        others[mta] = compare(mta, 1_000_000, runs)
-    rows: list[tuple[str, str, bool]] = []
-    go = "go postfix_exporter"
-    if go in base.medians:
-        throughput, cpu_ratio = base.ratios(go)
-        rows += [("catch-up throughput >= 10x the Go exporter", f"{throughput:.2f}x", throughput >= 10),
-                 ("CPU per line <= 1/10 of the Go exporter's", f"{cpu_ratio:.2f}x", cpu_ratio <= 0.1)]
-    rss_1m, rss_5m = base.medians[OURS][2], big.medians[OURS][2]
+# ---- the targets ----
+
+Row = tuple[str, dict[str, tuple[str, bool]]]  # target -> per variant: (measured, met)
+
+
+def targets(ours: list[Ours], runs: int, lines: int = 1_000_000) -> list[Row]:
+    """The performance issues' matrix, then each target per variant with what was measured and whether it is met."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        gen = compare(generated(work, "postfix", lines), ours, runs)
+        rep = compare(replayed(work, lines, ours, go=os.path.exists(GO_EXPORTER)), ours, runs)
+        for f in work.iterdir():
+            f.unlink()
+        measured = {o.name: live(o) for o in ours}
+        big = compare(generated(work, "postfix", 5 * lines), ours, 1)
+        (work / f"generated-postfix-{5 * lines}.log").unlink()
+        others = {"RFC 3339": compare(generated(work, "postfix", lines, rfc3339=True), ours, runs, go=False,
+                                      mtail=False)}
+        for mta in ("exim", "sendmail", "opensmtpd"):
+            others[mta] = compare(generated(work, mta, lines), ours, runs)
+    rows: list[Row] = []
+    for label, result in (("generated", gen), ("replayed", rep)):
+        if GO in result.medians:
+            ratios = {o.name: result.ratios(o.name, GO) for o in ours}
+            rows += [(f"{label}: throughput >= 10x the Go exporter's",
+                      {k: (f"{t:.2f}x", t >= 10) for k, (t, _) in ratios.items()}),
+                     (f"{label}: CPU per line <= 1/10 of the Go exporter's",
+                      {k: (f"{c:.3f}x", c <= 0.1) for k, (_, c) in ratios.items()})]
+
+    def rss(name: str) -> tuple[str, bool]:
+        one, five = max(gen.medians[name][2], rep.medians[name][2]), big.medians[name][2]
+        return f"{one:.1f} -> {five:.1f} MiB", max(one, five) <= 40 and five <= one * 1.1
+
+    scrape_p99 = {o.name: max(gen.scrape_p99[o.name], rep.scrape_p99[o.name]) for o in ours}
     rows += [
-        ("peak RSS <= 40 MiB, flat from 1M to 5M lines", f"{rss_1m:.1f} -> {rss_5m:.1f} MiB",
-         max(rss_1m, rss_5m) <= 40 and rss_5m <= rss_1m * 1.1),
-        ("latency p99 <= 100 ms at 1,000 lines/s", f"{1000 * measured['p99']:.1f} ms", measured["p99"] <= 0.1),
-        ("idle CPU < 1% of a core", f"{100 * measured['idle']:.2f}%", measured["idle"] < 0.01),
-        ("/metrics p99 < 50 ms while catching up", f"{1000 * base.scrape_p99:.1f} ms", base.scrape_p99 < 0.05),
+        ("peak RSS <= 40 MiB, flat from 1M to 5M lines", {o.name: rss(o.name) for o in ours}),
+        ("latency p99 <= 100 ms at 1,000 lines/s",
+         {o.name: (f"{1000 * measured[o.name]['p99']:.1f} ms", measured[o.name]["p99"] <= 0.1) for o in ours}),
+        ("idle CPU < 1% of a core",
+         {o.name: (f"{100 * measured[o.name]['idle']:.2f}%", measured[o.name]["idle"] < 0.01) for o in ours}),
+        ("/metrics p99 < 50 ms while catching up",
+         {o.name: (f"{1000 * scrape_p99[o.name]:.1f} ms", scrape_p99[o.name] < 0.05) for o in ours}),
     ]
     for name, result in others.items():
-        slower = base.lines_per_second() / result.lines_per_second()
-        rows.append((f"{name}: at most 2x slower than Postfix (BSD)", f"{slower:.2f}x", slower <= 2))
-    print(f"\n{'target':<50}{'measured':>20}  met")
-    for target, value, met in rows:
-        print(f"{target:<50}{value:>20}  {'yes' if met else 'NO'}")
+        slower = {o.name: gen.lines_per_second(o.name) / result.lines_per_second(o.name) for o in ours}
+        rows.append((f"{name}: at most 2x slower than Postfix (BSD)",
+                     {k: (f"{v:.2f}x", v <= 2) for k, v in slower.items()}))
+    print(f"\n{'target':<52}" + "".join(f"{o.name:>24}" for o in ours))
+    for target, by_variant in rows:
+        print(f"{target:<52}" + "".join(
+            f"{by_variant[o.name][0]:>19} {'yes' if by_variant[o.name][1] else ' NO':>4}" for o in ours))
+    return rows
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--variant", action="append", choices=("compiled", "pure"),
+                    help="our variant(s) to build and measure (repeatable; default both, or none with --python)")
+    ap.add_argument("--python", action="append", default=[], metavar="PY",
+                    help="also measure the package this interpreter has installed, as it is (repeatable)")
+    ap.add_argument("--rev", default="HEAD", help="the commit the variants are built from (default HEAD)")
+    ap.add_argument("--replayed", action="store_true",
+                    help="the corpus replayed from the real Postfix log instead of a generated one")
     ap.add_argument("--rfc3339", action="store_true", help="RFC 3339 timestamps instead of BSD syslog ones")
     ap.add_argument("--no-go", action="store_true", help="skip the Go postfix_exporter even when installed")
     ap.add_argument("--no-mtail", action="store_true", help="skip mtail even when installed")
     ap.add_argument("--no-live", action="store_true", help="skip the latency and idle-CPU measurement")
     ap.add_argument("--mta", choices=tuple(SESSIONS), default="postfix",
-                    help="the corpus's MTA (the Go exporter and mtail's shipped program read Postfix only)")
+                    help="the generated corpus's MTA (the Go exporter and mtail's shipped program read Postfix only)")
     ap.add_argument("--targets", action="store_true",
-                    help="run the whole matrix (1M and 5M lines, RFC 3339, every MTA) and judge each target")
+                    help="the whole matrix (both corpora; 5M lines, RFC 3339, every MTA) and every target judged")
     ap.add_argument("--live-only", action="store_true", help="only the latency and idle-CPU measurement")
     ap.add_argument("--symlink", action="store_true", help="latency through a symlink to a log in another directory")
     args = ap.parse_args()
+    variants = args.variant if args.variant is not None else ([] if args.python else ["compiled", "pure"])
+    commit = git("rev-parse", f"{args.rev}^{{commit}}")
+    ours = [build(v, commit) for v in variants] + [given(p) for p in args.python]
+    for o in ours:
+        print(f"{o.name}: {o.python} [{o.where}]")
     if args.live_only:
-        live(args.symlink)
+        for o in ours:
+            live(o, args.symlink)
         return
     if args.targets:
-        targets(args.runs)
+        targets(ours, args.runs, args.lines)
         return
-    compare(args.mta, args.lines, args.runs, args.rfc3339, go=not args.no_go, mtail=not args.no_mtail)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        corpus = (replayed(work, args.lines, ours, go=not args.no_go and os.path.exists(GO_EXPORTER))
+                  if args.replayed else generated(work, args.mta, args.lines, args.rfc3339))
+        compare(corpus, ours, args.runs, go=not args.no_go, mtail=not args.no_mtail)
     if not args.no_live:
-        live(args.symlink)
+        for o in ours:
+            live(o, args.symlink)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,12 @@ shape, and prints CPU microseconds per line. The yardsticks are what a line cost
 CPython: decoding and splitting the chunk, a plain loop with one regex search per line, and the
 cheapest exact way found to learn every line's syslog program (one regex findall per chunk, counted
 in C): what `smtp_exporter_lines_unrecognised_total` needs at the least.
+
+It measures the package the interpreter imports: run it with a variant's interpreter (bench/run.py
+builds them, and prints where) to see that variant, e.g.
+`/var/tmp/smtp-reply-exporter-bench/*-compiled/venv/bin/python bench/shapes.py --replayed`.
+`--replayed` uses the corpus replayed from the real Postfix log (bench/replay.py) instead of a
+generated one.
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from generate import generate
+from replay import SOURCE, replay
 from smtp_reply_exporter.ingest import Ingest
 from smtp_reply_exporter.metrics import Counts
+from smtp_reply_exporter.parse import postfix
 
 CHUNK = 1 << 18
 SHAPES = {  # for this report only: the substring that marks each of the generator's line shapes
@@ -93,10 +101,16 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--mta", choices=tuple(SHAPES), default="postfix")
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest is kept")
+    ap.add_argument("--replayed", action="store_true", help=f"{SOURCE.name} replayed instead of a generated corpus")
     args = ap.parse_args()
+    if args.replayed and args.mta != "postfix":
+        ap.error("the replayed corpus is Postfix's")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "corpus.log"
-        generate(str(path), args.lines, mta=args.mta)
+        if args.replayed:
+            replay(path, args.lines)
+        else:
+            generate(str(path), args.lines, mta=args.mta)
         lines = path.read_bytes().split(b"\n")[:-1]
     groups: dict[str, list[bytes]] = {name: [] for name, _ in SHAPES[args.mta]}
     groups["other"] = []
@@ -104,7 +118,11 @@ def main() -> None:
         name = next((name for name, mark in SHAPES[args.mta] if mark.encode() in line), "other")
         groups[name].append(line)
     whole = chunks_of(lines)
-    print(f"corpus: {len(lines):,} {args.mta} lines; CPU µs per line, fastest of {args.repeat}")
+    variant = "pure" if (postfix.__file__ or "").endswith(".py") else "compiled"
+    kind = f"replayed from {SOURCE.name}" if args.replayed else "generated"
+    where = Path(postfix.__file__ or "").parent.parent
+    print(f"corpus: {len(lines):,} {args.mta} lines, {kind}; package: {variant} ({where})")
+    print(f"CPU µs per line, fastest of {args.repeat}")
     print(f"{'':<34}{'lines':>10} {'µs/line':>9} {'share of CPU':>13}")
     total = cpu(partial(ingest, whole), args.repeat)
     print(f"{'exporter, whole corpus':<34}{len(lines):>10,} {1e6 * total / len(lines):>9.2f} {'100%':>13}")
