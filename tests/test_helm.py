@@ -14,6 +14,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from smtp_reply_exporter import providers
+
 helm = pytest.importorskip("helm_python")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -254,3 +256,33 @@ def test_every_value_is_documented():
         is_section = value == "" and i + 1 < len(lines) and lines[i + 1].startswith(" " * (indent + 2))
         assert commented or inherited or is_section, f"values.yaml line {i + 1} has no comment: {stripped}"
         stack.append((indent, commented))
+
+
+def test_remote_providers_are_written_to_a_config_map_the_exporter_accepts_and_passed_as_a_flag():
+    docs = manifests(values_of(CHART / "ci" / "providers-values.yaml"))
+    (cm,) = [c for c in of_kind(docs, "ConfigMap") if c["metadata"]["name"] == "mail-smtp-reply-exporter-providers"]
+    mapping = providers.parse(json.loads(cm["data"]["providers.json"]))
+    assert mapping.of_host("in1.mx.corp.example") == "corporate" and mapping.of_host("gmail-smtp-in.l.google.com") == "google"
+    (deploy,) = of_kind(docs, "Deployment")
+    pod = deploy["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert "--remote.providers=/etc/smtp-reply-exporter/providers/providers.json" in container["args"]
+    assert {"name": "remote-providers", "mountPath": "/etc/smtp-reply-exporter/providers", "readOnly": True} \
+        in container["volumeMounts"]
+    assert {"name": "remote-providers", "configMap": {"name": "mail-smtp-reply-exporter-providers"}} in pod["volumes"]
+    # by default: the packaged list, no flag, no ConfigMap
+    assert not any("--remote.providers" in a for d in of_kind(manifests(), "Deployment")
+                   for a in d["spec"]["template"]["spec"]["containers"][0]["args"])
+
+
+def test_an_own_providers_config_map_is_mounted_by_name():
+    (deploy,) = of_kind(manifests({"remote": {"configMapName": "my-providers"}}), "Deployment")
+    pod = deploy["spec"]["template"]["spec"]
+    assert {"name": "remote-providers", "configMap": {"name": "my-providers"}} in pod["volumes"]
+    assert "--remote.providers=/etc/smtp-reply-exporter/providers/providers.json" in pod["containers"][0]["args"]
+
+
+def test_a_provider_name_that_is_no_label_value_is_refused():
+    with pytest.raises(helm.HelmError) as err:
+        render({"remote": {"providers": [{"name": "Big Corp", "suffixes": ["x.example"]}]}})
+    assert "name" in str(err.value)

@@ -74,6 +74,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if .Values.web.configSecret }}
 - --web.config.file=/etc/smtp-reply-exporter/web/web.yml
 {{- end }}
+{{- if or .Values.remote.providers .Values.remote.configMapName }}
+- --remote.providers=/etc/smtp-reply-exporter/providers/providers.json
+{{- end }}
 {{- range .Values.extraArgs }}
 - {{ . }}
 {{- end }}
@@ -136,6 +139,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
     - name: state
       mountPath: /var/lib/smtp-reply-exporter
     {{- end }}
+    {{- if or .Values.remote.providers .Values.remote.configMapName }}
+    - name: remote-providers
+      mountPath: /etc/smtp-reply-exporter/providers
+      readOnly: true
+    {{- end }}
     {{- if eq .Values.mode "daemonset" }}
     - name: pod-logs
       mountPath: {{ .Values.daemonset.podLogsPath }}
@@ -174,6 +182,22 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   hostPath:
     path: {{ .Values.daemonset.podLogsPath }}
     type: Directory
+{{- end }}
+{{- if or .Values.remote.providers .Values.remote.configMapName }}
+- name: remote-providers
+  configMap:
+    name: {{ include "smtp-reply-exporter.providersConfigMap" . }}
+{{- end }}
+{{- end }}
+
+{{/* The ConfigMap of --remote.providers: remote.configMapName, or the one the chart writes from remote.providers. */}}
+{{- define "smtp-reply-exporter.providersConfigMap" -}}
+{{- if .Values.remote.configMapName }}
+{{- .Values.remote.configMapName }}
+{{- else if .Release }}
+{{- include "smtp-reply-exporter.fullname" . }}-providers
+{{- else }}
+{{- fail "remote.configMapName is required when the volumes template is included without Release (sidecar mode)" }}
 {{- end }}
 {{- end }}
 
