@@ -78,6 +78,7 @@ def _add_runtime_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.add_argument("--log.journal.directory", dest="journal_directory", metavar="DIR",
                    help="read the journal files in DIR (e.g. a node's /var/log/journal) instead of the system's")
     p.add_argument("--mta", choices=MTA_CHOICES, default="auto", help="which MTA wrote the log (default: per line)")
+    _add_log_format_flag(p)
     p.add_argument("--web.listen-address", dest="listen", default=f":{DEFAULT_PORT}", metavar="HOST:PORT",
                    help=f"address to serve HTTP on (default :{DEFAULT_PORT}, all interfaces)")
     p.add_argument("--web.telemetry-path", dest="telemetry_path", default="/metrics", metavar="PATH")
@@ -110,10 +111,20 @@ def _add_runtime_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--format", choices=("jsonl", "table", "prometheus"), default="table")
     p.add_argument("--mta", choices=MTA_CHOICES, default="auto")
+    _add_log_format_flag(p)
     p.add_argument("--unparsed", action="store_true",
                    help="print only the lines of a known MTA that look like replies but gave none (FILE:LINE:text)")
     _add_providers_flag(p)
     p.set_defaults(func=_parse)
+
+
+def _add_log_format_flag(p: argparse.ArgumentParser) -> None:
+    from .parse import LOG_FORMATS
+
+    p.add_argument("--log.format", dest="log_format", choices=LOG_FORMATS, default="auto",
+                   help="auto: a line without syslog header is read as a bare message (journalctl -o cat, a "
+                   "shipper's message field), its MTA known by its shape or from --mta; syslog: such lines are "
+                   "not recognised; message: no line has a header (default: auto)")
 
 
 def _add_providers_flag(p: argparse.ArgumentParser) -> None:
@@ -169,6 +180,7 @@ def _serve(args: argparse.Namespace) -> int:
         journal_identifiers=tuple(args.journal_identifiers),
         journal_directory=args.journal_directory,
         mta=args.mta,
+        log_format=args.log_format,
         from_start=from_start,
         state_file=args.state_file,
         poll_interval=args.poll_interval,
@@ -192,6 +204,7 @@ def _parse(args: argparse.Namespace) -> int:
 
     try:
         return run(args.files, args.format, args.mta, sys.stdout, sys.stderr, unparsed=args.unparsed,
+                   log_format=args.log_format,
                    remote_providers=args.remote_providers)
     except ProvidersError as err:
         print(f"smtp-reply-exporter: error: {err}", file=sys.stderr)

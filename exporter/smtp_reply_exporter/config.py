@@ -14,6 +14,7 @@ class Config:
     journal_identifiers: tuple[str, ...] = ()
     journal_directory: str | None = None
     mta: str = "auto"
+    log_format: str = "auto"  # auto | syslog | message: whether lines carry a syslog header
     from_start: bool = False
     state_file: str | None = None
     poll_interval: float = 1.0

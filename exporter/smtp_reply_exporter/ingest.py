@@ -21,10 +21,10 @@ OnUnparsed = Callable[[int, str], None]  # (1-based line number, a line with a r
 class Ingest:
     """Counts what every line says. One instance per process; called from one thread at a time."""
 
-    def __init__(self, counts: Counts, mta: str = "auto", remote_providers: providers.ProviderMap | None = None
-                 ) -> None:
+    def __init__(self, counts: Counts, mta: str = "auto", remote_providers: providers.ProviderMap | None = None,
+                 log_format: str = "auto") -> None:
         self.counts = counts
-        self.parse_line = line_parser(mta)
+        self.parse_line = line_parser(mta, log_format)
         self.details = Details(remote_providers or providers.load())
 
     def feed(

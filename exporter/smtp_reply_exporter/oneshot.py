@@ -19,11 +19,11 @@ from .unwrap import Unwrapper
 
 
 def run(files: list[str], fmt: str, mta: str, out: TextIO, err: TextIO, unparsed: bool = False,
-        remote_providers: str | None = None) -> int:
+        remote_providers: str | None = None, log_format: str = "auto") -> int:
     """Print what `fmt` asks for; with `unparsed`, only the lines counted in smtp_exporter_lines_unparsed_total."""
     fmt = "unparsed" if unparsed else fmt
     counts = Counts(max_series=1 << 62)
-    ingest = Ingest(counts, mta, providers.load(remote_providers))
+    ingest = Ingest(counts, mta, providers.load(remote_providers), log_format)
     progress = _Progress(err) if err.isatty() else None
     status = 0
     for path in files:

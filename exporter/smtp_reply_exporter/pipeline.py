@@ -31,7 +31,7 @@ class Pipeline:
     def __init__(self, config: Config, counts: Counts) -> None:
         self.config = config
         self.counts = counts
-        self.ingest = Ingest(counts, config.mta, providers.load(config.remote_providers))
+        self.ingest = Ingest(counts, config.mta, providers.load(config.remote_providers), config.log_format)
         saved = state.load(config.state_file)
         self.cursors: dict[str, str] = dict(saved.cursors)
         self.wake = threading.Event()

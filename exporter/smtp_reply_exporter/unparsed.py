@@ -33,9 +33,11 @@ REPLY_SHAPED = {mta: tuple(re.compile(rf"{opening}(?:{_BASIC}|{_ENHANCED})") for
 _VERSION = r"\bversion [0-9]"  # startup banners ("daemon started -- version 2.11.3")
 KNOWN_NOT_REPLIES: dict[str, re.Pattern[str]] = {
     # anvil's rate figure ("rate limit exceeded: 334 from"); cleanup's milter and header/body actions,
-    # which log only the enhanced code of the reply smtpd sends
+    # which log only the enhanced code of the reply smtpd sends; qmgr quoting the reply that made it hold
+    # a destination back (no try)
     postfix.MTA: re.compile(
-        r"rate limit exceeded: |^\w+: (?:milter-)?(?:reject|discard|hold|redirect|filter|warning|info): "
+        r"rate limit exceeded: |delivery temporarily suspended: "
+        r"|^\w+: (?:milter-)?(?:reject|discard|hold|redirect|filter|warning|info): "
         rf"(?:END-OF-MESSAGE|header|body|CONNECT|DATA) |{_VERSION}"
     ),
     exim.MTA: re.compile(_VERSION),

@@ -29,19 +29,26 @@ def ensure_user() -> None:
                         "/usr/sbin/nologin", USER], check=True)
 
 
+LOG_SELECTOR = "+smtp_connection +smtp_confirmation +smtp_protocol_error +smtp_syntax_error"
+
+
 class Exim:
     """Relays every domain to the sink at `sink_port`; `greet<code>.example` to the sink at the port that
-    `greeters` names for it (a sink that refuses at connect). `retry` is Exim's retry rule, and
-    `queue_every` starts queue runners at that interval (Exim retries only from a queue run)."""
+    `greeters` names for it (a sink that refuses at connect), and the domains of `ipv6` to a sink on ::1 at
+    the port named. `retry` is Exim's retry rule, and `queue_every` starts queue runners at that interval
+    (Exim retries only from a queue run); `log_selector` says what its log lines carry."""
 
     def __init__(self, root: Path, sink_port: int, sink421_port: int, greeters: dict[str, int] | None = None,
-                 retry: str = "F,1h,1h", queue_every: str | None = None) -> None:
+                 retry: str = "F,1h,1h", queue_every: str | None = None, log_selector: str = LOG_SELECTOR,
+                 ipv6: dict[str, int] | None = None) -> None:
         self.root = root
         self.log = root / "log" / "mainlog"
         self.port = free_port()
         self.sink_port = sink_port
-        self.greeters = {"greet421.example": sink421_port, **(greeters or {})}
-        self.retry, self.queue_every = retry, queue_every
+        self.routes = {"greet421.example": ("127.0.0.1", sink421_port), **{
+            domain: ("127.0.0.1", port) for domain, port in (greeters or {}).items()},
+            **{domain: ("::::1", port) for domain, port in (ipv6 or {}).items()}}  # colons doubled in a list
+        self.retry, self.queue_every, self.log_selector = retry, queue_every, log_selector
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Exim:
@@ -54,10 +61,11 @@ class Exim:
             f"  {verb} recipients = {rcpt}\n          message = {reply}\n"
             for rcpt, (verb, reply) in RECIPIENT_REJECTS.items()
         )
-        routers = "".join(f"to_{i}:\n  driver = manualroute\n  domains = {domain}\n  route_list = * 127.0.0.1\n"
-                          f"  transport = smtp_{i}\n  self = send\n" for i, domain in enumerate(self.greeters))
+        routers = "".join(f"to_{i}:\n  driver = manualroute\n  domains = {domain}\n  route_list = * {host}\n"
+                          f"  transport = smtp_{i}\n  self = send\n"
+                          for i, (domain, (host, _port)) in enumerate(self.routes.items()))
         transports = "".join(f"smtp_{i}:\n  driver = smtp\n  port = {port}\n  hosts_avoid_tls = *\n"
-                             for i, port in enumerate(self.greeters.values()))
+                             for i, (_host, port) in enumerate(self.routes.values()))
         config = f"""
 primary_hostname = exim.test.example
 exim_user = {USER}
@@ -65,10 +73,10 @@ exim_group = {USER}
 exim_path = {binary}
 spool_directory = {self.root / 'spool'}
 log_file_path = {self.root / 'log'}/%slog
-log_selector = +smtp_connection +smtp_confirmation +smtp_protocol_error +smtp_syntax_error
+log_selector = {self.log_selector}
 daemon_smtp_ports = {self.port}
 local_interfaces = 127.0.0.1
-disable_ipv6 = true
+disable_ipv6 = {"false" if any(":" in host for host, _port in self.routes.values()) else "true"}
 host_lookup =
 rfc1413_hosts =
 tls_advertise_hosts =

@@ -36,6 +36,7 @@ class OpenSmtpd:
         self.sink_port, self.sink421_port, self.syslog_port = sink_port, sink421_port, syslog_port
         self.proc: subprocess.Popen[bytes] | None = None
         self.lines: list[bytes] = []  # what OpenSMTPD logged, in order
+        self.syslog_lines: list[str] = []  # the same as the exporter received them (less the priority)
 
     def start(self) -> OpenSmtpd:
         ensure_users()
@@ -67,7 +68,9 @@ match from any for any action "relay"
                 line = line.rstrip(b"\n")
                 self.lines.append(line)
                 stamp = time.strftime("%b %d %H:%M:%S").encode()
-                sock.sendall(b"<22>%s mx smtpd[%d]: %s\n" % (stamp, self.proc.pid, line))
+                record = b"%s mx smtpd[%d]: %s" % (stamp, self.proc.pid, line)
+                self.syslog_lines.append(record.decode(errors="replace"))
+                sock.sendall(b"<22>%s\n" % record)
 
     def log_text(self) -> str:
         return b"\n".join(self.lines).decode(errors="replace")

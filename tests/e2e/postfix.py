@@ -102,6 +102,12 @@ class Postfix:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
+    def configure(self, **settings: str) -> None:
+        """Change main.cf settings of the running Postfix (`postconf -e`, then `postfix reload`)."""
+        subprocess.run(["postconf", "-c", str(self.conf), "-e", *(f"{k}={v}" for k, v in settings.items())],
+                       check=True, capture_output=True, timeout=60)
+        self._postfix("reload")
+
     def stop(self) -> None:
         subprocess.run(["postfix", "-c", str(self.conf), "stop"], capture_output=True, timeout=60)
 

@@ -34,6 +34,7 @@ class Sendmail:
         self.sink_port, self.syslog_port = sink_port, syslog_port
         self.proc: subprocess.Popen[bytes] | None = None
         self.lines: list[bytes] = []
+        self.syslog_lines: list[str] = []  # what the exporter received (less the priority)
         self._devlog: socket.socket | None = None
 
     def start(self) -> Sendmail:
@@ -106,7 +107,9 @@ MAILER(`smtp')dnl
                 self.lines.append(data)
                 pri, _, rest = data.partition(b">")
                 # syslog(3) sends "<PRI>Mmm dd hh:mm:ss ident[pid]: msg"; syslogd adds the host
-                out.sendall(pri + b">" + rest[:16] + b"mx " + rest[16:] + b"\n")
+                record = rest[:16] + b"mx " + rest[16:]
+                self.syslog_lines.append(record.decode(errors="replace"))
+                out.sendall(pri + b">" + record + b"\n")
 
     def log_text(self) -> str:
         return b"\n".join(self.lines).decode(errors="replace")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port, wait_for
+from e2e.message_only import assert_counts_equal_without_headers, messages
 from e2e.opensmtpd import OpenSmtpd
 from e2e.smtp_sink import SmtpSink
 from e2e.test_postfix_e2e import Client
@@ -55,6 +56,8 @@ def test_opensmtpd_counters_equal_the_replies_on_the_wire(exporter):
         assert expected[("server", "QUIT", "221", "")] == 2
         assert expected[("client", "", "455", "4.5.3")] == 1
         assert deliveries(exp) == {"sent": 3, "deferred": 1, "bounced": 3}, smtpd.log_text()
+        # what OpenSMTPD wrote is the message alone: as `journalctl -o cat` shows it
+        assert_counts_equal_without_headers(smtpd.syslog_lines, messages(smtpd.syslog_lines), "opensmtpd")
     finally:
         smtpd.stop()
         sink.stop()

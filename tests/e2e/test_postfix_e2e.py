@@ -17,8 +17,9 @@ from collections import Counter
 import pytest
 
 from conftest import have_postfix, wait_for
+from e2e.message_only import assert_counts_equal_without_headers, messages
 from e2e.postfix import BAD_HELO, Postfix
-from e2e.wire import Key, client_expected, deliveries, scraped, server_expected
+from e2e.wire import Key, caught_up, client_expected, deliveries, scraped, server_expected, sink_deliveries
 
 # tests/run.sh sets SMTP_E2E_REQUIRED=1: in CI a missing Postfix is a failure, not a skip.
 pytestmark = [
@@ -97,8 +98,7 @@ def test_counters_equal_the_replies_on_the_wire(mta, exporter, tmp_path):
     client = Client()
     n, outcomes = traffic(postfix, client, 1)
     wait_for_deliveries(postfix, n)
-    lines = len(postfix.log.read_bytes().splitlines())
-    wait_for(lambda: exp.value("smtp_exporter_lines_read_total") >= lines, what="exporter caught up")
+    caught_up(exp, postfix.log)
 
     expected = server_expected(client.seen, None) + client_expected(sink, sink421)
     assert scraped(exp, "postfix") == expected
@@ -125,6 +125,47 @@ def test_counters_equal_the_replies_on_the_wire(mta, exporter, tmp_path):
     served = exp.get("/metrics")[1]
     pick = lambda t: sorted(x for x in t.splitlines() if x.startswith("smtp_replies_total{"))  # noqa: E731
     assert pick(text) == pick(served)
+    log = postfix.log_text().splitlines()
+    assert_counts_equal_without_headers(log, messages(log), "postfix")
+
+
+def test_postfix_retries_by_a_reused_smtp_process_count_each_try(mta, exporter):
+    """Several recipients per transaction: a reply to MAIL, to the end of DATA or at the greeting is logged
+    on each recipient's line and counted once; a retry by the same smtp process is counted again; a
+    message Postfix gives up on expires once per recipient still deferred (one qmgr line per message)."""
+    postfix, sink, sink421 = mta
+    exp = exporter("--log.path", str(postfix.log), "--tail.from-start")
+    client = Client()
+    d = "dest.example"
+    client.session(postfix.port, "client.test.example", [([f"a@{d}", f"b@{d}"], True)], sender="mail451@src.example")
+    client.session(postfix.port, "client.test.example", [
+        ([f"data451@{d}", f"two@{d}"], True), ([f"data452ml@{d}"], True),
+        ([f"rcpt450@{d}", f"ok@{d}", f"rcpt550ml@{d}"], True), ([f"ok2@{d}", f"ok3@{d}"], True),
+        (["u@greet421.example", "v@greet421.example"], True),
+    ], sender="s@src.example")
+    deferred = 8  # a, b, data451, two, data452ml, rcpt450, u, v: deferred at each try
+    tries = lambda: postfix.log_text().count(" status=deferred ")  # noqa: E731
+    wait_for(lambda: tries() == deferred, timeout=60, what="first tries")
+    for attempt in (2, 3):  # retried by the smtp processes that made the first tries (they stay for 100 s)
+        subprocess.run(["postqueue", "-c", str(postfix.conf), "-f"], check=True, capture_output=True)
+        wait_for(lambda: tries() == attempt * deferred, timeout=60, what=f"try {attempt}")  # noqa: B023
+    postfix.configure(maximal_queue_lifetime="0", bounce_queue_lifetime="0")  # the next failure is the last
+    subprocess.run(["postqueue", "-c", str(postfix.conf), "-f"], check=True, capture_output=True)
+    wait_for(lambda: postfix.log_text().count(", status=expired,") == 5, timeout=60, what="5 messages expired")
+    # one bounce for rcpt550ml, one for each expired message: all delivered to the sink
+    wait_for(lambda: sink.outcomes()["sent"] == 3 + 6, timeout=60, what="bounces delivered")
+    caught_up(exp, postfix.log)
+
+    expected = server_expected(client.seen, None) + client_expected(sink, sink421)
+    assert scraped(exp, "postfix") == expected, postfix.log_text()
+    assert expected[("client", "MAIL", "451", "4.3.0")] == 4
+    assert expected[("client", "CONNECT", "421", "4.7.0")] == 4
+    # u and v are deferred at each greeting and expire with their message, unknown to any sink
+    outcomes = sink_deliveries(sink, expired=True) + Counter(deferred=2 * 4, expired=2)
+    assert outcomes["expired"] == deferred
+    assert deliveries(exp) == dict(outcomes), postfix.log_text()
+    log = postfix.log_text().splitlines()
+    assert_counts_equal_without_headers(log, messages(log), "postfix")
 
 
 def test_postfix_logrotate_loses_and_repeats_no_line(mta, exporter):

@@ -13,6 +13,7 @@ import shutil
 import pytest
 
 from conftest import free_port, wait_for
+from e2e.message_only import assert_counts_equal_without_headers, messages
 from e2e.sendmail import Sendmail
 from e2e.smtp_sink import SmtpSink
 from e2e.test_postfix_e2e import Client
@@ -52,6 +53,7 @@ def test_sendmail_counters_equal_the_replies_on_the_wire(exporter):
         assert expected[("server", "RCPT", "455", "4.5.3")] == 1, sendmail.log_text()
         assert expected[("client", "", "455", "4.5.3")] == 1
         assert deliveries(exp) == {"sent": 1, "deferred": 2, "bounced": 1}, sendmail.log_text()
+        assert_counts_equal_without_headers(sendmail.syslog_lines, messages(sendmail.syslog_lines), "sendmail")
     finally:
         sendmail.stop()
         sink.stop()

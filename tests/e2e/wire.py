@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
+from conftest import wait_for
 from e2e.smtp_sink import REPLY_TEXT, SmtpSink
 
 Key = tuple[str, str, str, str]  # role, command, code, enhanced code
@@ -48,3 +50,21 @@ def client_expected(*sinks: SmtpSink, knows_command: bool = True, logs_data_repl
 
 def deliveries(exporter) -> dict[str, int]:  # type: ignore[no-untyped-def]
     return {dict(k)["status"]: int(v) for k, v in exporter.samples("smtp_deliveries_total").items()}
+
+
+def sink_deliveries(*sinks: SmtpSink, expired: bool = False) -> Counter[str]:
+    """Deliveries as the sinks' replies decided them, one per recipient and answer; with `expired`, each
+    recipient whose last answer deferred it counts as expired too (the MTA gave up on it after that try).
+    Recipients refused at the greeting are not known to a sink: the test adds them."""
+    out: Counter[str] = Counter()
+    for sink in sinks:
+        out += sink.outcomes()
+        if expired:
+            out["expired"] += sum(status == "deferred" for status in sink.last_outcomes().values())
+    return out
+
+
+def caught_up(exporter, log: Path) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the exporter has read every line `log` holds now."""
+    lines = len(log.read_bytes().splitlines())
+    wait_for(lambda: exporter.value("smtp_exporter_lines_read_total") >= lines, what="exporter caught up")

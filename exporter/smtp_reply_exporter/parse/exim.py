@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 from ..reply import COMMANDS, Parsed, Reply
 from .limits import MAX_CACHED_TEXT, Implausible
@@ -20,12 +21,22 @@ MTA = "exim"
 # (before 4.97) or 1vPzAb-000ABC-1234 (4.97 and later).
 _STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [+-]\d{4})?"
 # The prefix as it may open a message: timestamp, [pid], message id (its length is checked after).
-_PREFIX = re.compile(rf"(?:({_STAMP}) )?(?:\[\d+\] )?(?:([^\W_]{{6}}-[^\W_]*-[^\W_]*) )?")
+_PREFIX = re.compile(rf"(?:({_STAMP}) )?(?:\[(\d+)\] )?(?:([^\W_]{{6}}-[^\W_]*-[^\W_]*) )?")
+# A line without syslog header is Exim's in one of its own forms: its prefix, a message id, a client's H=,
+# its session and queue-run lines.
+_MESSAGE = re.compile(
+    rf"(?:{_STAMP} )?(?:\[\d++\] )?(?:[^\W_]{{6}}-[^\W_]++-[^\W_]++ |H=|SMTP (?:connection|call) from "
+    r"|no (?:MAIL|host name) |Start queue run|End queue run|\w++ authenticator failed for )"
+)
 # "SMTP error from remote mail server after <phrase>: [host H [ip]: ]<reply>". The phrase may hold
 # anything: its end is the first ": " after the first opening that a reply follows (an opening later
 # could only find the same or none; one regex with ".+?" would try the gap again from each of them).
 # A bracketed host holds no bracket, so that each try stops at the next one.
-_REMOTE_ERROR = re.compile(r"(?:SMTP error from remote mail server|LMTP error|PRDR error) after ")
+_REMOTE_ERROR = re.compile(
+    r"(?:(?:SMTP error from remote mail server|LMTP error|PRDR error) after |Malformed SMTP reply in response to )"
+)
+_PER_RECIPIENT = ("LMTP error", "PRDR error")  # replies after the message, one per recipient: never folded
+_DURATION_AT_END = re.compile(r" DT=[\d.smhdw]++$")  # +deliver_time on a ** line: after the reply
 _REMOTE_REPLY = re.compile(r": (?:host \S++ \[[^\[\]]++\]: )?(?=[2-5]\d\d(?:[ -]|$))")
 _CONFIRMATION = re.compile(word('C="') + r'([^"\\]*+(?:\\.[^"\\]*+)*+)"')  # searched from its first " C=": Exim's field
 _CALLOUT = re.compile(r'(?:response to "([^"]*+)"(?: from \S++ \[[^\[\]]++\])? was|\((\w++) response was): ')
@@ -37,6 +48,7 @@ _ACL_REJECTED = re.compile(  # "temporarily rejected" too: its "rejected" starts
 )
 _COLON_REPLY = re.compile(r": (?=[2-5]\d\d[ -])")  # also ends "authenticator failed for <anything>"
 SAME_REPLY_SECONDS = 2.0
+_NO_TRY = "retry time not reached"  # a == line of a queue run that skipped the message: no delivery attempt
 _RECEIVED_BY_SMTP = re.compile(r" P=e?smtps?a?\b")
 _DELIVERY = {"=>": "sent", "->": "sent", "*>": "sent", "==": "deferred", "**": "bounced"}
 NOTHING = Parsed(MTA)
@@ -50,6 +62,11 @@ def _seconds(stamp: str) -> float | None:
         return datetime.fromisoformat(stamp[:19]).timestamp()
     except ValueError:
         return None
+
+
+def is_message(msg: str) -> bool:
+    """Whether a line without syslog header has a shape Exim writes."""
+    return _MESSAGE.match(msg) is not None
 
 
 def is_exim(program: str) -> bool:
@@ -77,6 +94,16 @@ def _command_of(phrase: str) -> str:
     return command if command in COMMANDS else ""
 
 
+def _error_key(body: str, at: int) -> int:
+    """The host's address (from "H=name [address]:port") and the error's text from `at`, without the fields
+    that differ between the lines that repeat one reply."""
+    host = body.rfind("H=", 0, at)
+    opening = body.find("[", host, at) if host >= 0 else -1
+    closing = body.find("]", opening, at) if opening >= 0 else -1
+    dt = _DURATION_AT_END.search(body, at) if "DT=" in body else None
+    return hash((body[opening : closing + 1] if closing >= 0 else "", body[at : dt.start() if dt else len(body)]))
+
+
 def _acl_rejection(body: str, at: int) -> tuple[str, int] | None:
     """The command of the first ACL rejection from `at` and where its reply starts."""
     for reply in _COLON_REPLY.finditer(body, at):
@@ -88,13 +115,27 @@ def _acl_rejection(body: str, at: int) -> tuple[str, int] | None:
     return None
 
 
+class _Seen(NamedTuple):
+    """The last remote error logged for a message, by whom and when (hashes: a line's text is never kept)."""
+
+    key: int  # the host's address and the error's text
+    pid: int  # the Exim process that wrote it (+pid, or syslog's pid), 0 when the line does not say
+    when: float | None  # its time, when the line says
+    host_line: bool  # a host line ("msgid H=mx [ip]: SMTP error ..."), written by the transport's process
+
+
 class EximParser:
     """Counts a reply that Exim logs several times once.
 
     `->` lines repeat the C= reply of their `=>` line. A remote error is logged on a host line
-    ("H=mx [ip]: SMTP error ...") when it is temporary, then again on the `==` or `**` line of each
-    recipient it hit. Lines of one message within two seconds, naming the same host and the same
-    reply, are one reply on the wire (a retry comes minutes later).
+    ("msgid H=mx [ip]: SMTP error ...") each time a host refused us or failed the message temporarily,
+    then on the `==` or `**` line of each recipient it hit; a permanent error after DATA only on each
+    recipient's line. A host line is a reply of its own. A recipient's line repeats the message's last
+    error when it names the same host address and text (the fields around them vary: I=, DT=, a * after
+    the port) and belongs to the same try: that of the host line (within two seconds), else of the last
+    recipient's line, told by the process (+pid, syslog's pid) or, without pids, by being within two
+    seconds (a retry comes minutes later); a line with neither is taken for a repeat. LMTP and PRDR
+    answer each recipient: never folded.
     """
 
     MAX_MESSAGES = 4096
@@ -102,13 +143,13 @@ class EximParser:
     def __init__(self) -> None:
         # message id (at most 23 characters) -> hash of what was seen: a line's text is never kept
         self._last_confirmation: dict[str, int] = {}  # -> C= text of its last => line
-        self._last_remote_error: dict[str, tuple[float | None, int]] = {}  # -> (when, host + reply)
+        self._last_remote_error: dict[str, _Seen] = {}  # -> its last remote error
 
     def __call__(self, program: str, pid: str, msg: str) -> Parsed:
         prefix = _PREFIX.match(msg)
         assert prefix is not None  # every part of _PREFIX is optional
         try:
-            return self._parse(prefix)
+            return self._parse(prefix, pid)
         except Implausible:
             return IMPLAUSIBLE
 
@@ -118,26 +159,31 @@ class EximParser:
         if m is None or m.group(1) is None:
             return None
         try:
-            return self._parse(m)
+            return self._parse(m, "")
         except Implausible:
             return IMPLAUSIBLE
 
-    def _parse(self, prefix: re.Match[str]) -> Parsed:
-        stamp, msgid = prefix.groups("")
+    def _parse(self, prefix: re.Match[str], syslog_pid: str) -> Parsed:
+        stamp, pid, msgid = prefix.groups("")
         if msgid and not 16 <= len(msgid) <= 23:  # shaped like a message id, but too short or long
-            msgid, body = "", prefix.string[prefix.start(2) :]
+            msgid, body = "", prefix.string[prefix.start(3) :]
         else:
             body = prefix.string[prefix.end() :]
         flag = body[:2]
         delivery = _DELIVERY.get(flag) if body[2:3] == " " else None
         if delivery == "bounced" and "retry timeout exceeded" in body:
             delivery = "expired"
+        elif delivery == "deferred" and _NO_TRY in body:
+            delivery = None
         replies: tuple[Reply, ...] = ()
-        err = _REMOTE_ERROR.search(body) if " error " in body else None
+        err = _REMOTE_ERROR.search(body) if " error " in body or "Malformed SMTP" in body else None
         if err is not None and (said := _REMOTE_REPLY.search(body, err.end() + 1)) is not None:
             replies = replies_in(body, "client", command_of(body[err.end() : said.start()]), said.end())
-            host = body.rfind("H=", 0, err.start())
-            replies = self._remote_once(msgid, stamp, body[host if host >= 0 else err.start() :], replies)
+            if replies and not body.startswith(_PER_RECIPIENT, err.start()):
+                host_line = delivery is None and body.startswith("H=")
+                seen = _Seen(_error_key(body, err.start()), hash(pid or syslog_pid) if pid or syslog_pid else 0,
+                             _seconds(stamp), host_line)
+                replies = self._remote_once(msgid, seen, replies)
             return Parsed(MTA, replies, delivery)
         if delivery is not None:
             at = body.find(' C="')
@@ -170,17 +216,18 @@ class EximParser:
         self._remember(self._last_confirmation, msgid, hash(text))
         return replies
 
-    def _remote_once(self, msgid: str, stamp: str, text: str, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
-        when = _seconds(stamp)
-        previous = self._last_remote_error.get(msgid)
-        if previous is not None and previous[1] == hash(text) and (
-            when is None or previous[0] is None or abs(when - previous[0]) <= SAME_REPLY_SECONDS
-        ):
-            return ()
+    def _remote_once(self, msgid: str, seen: _Seen, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
+        last = self._last_remote_error.get(msgid)
         if len(self._last_remote_error) >= self.MAX_MESSAGES:
             self._last_remote_error.clear()
-        self._last_remote_error[msgid] = (when, hash(text))
-        return replies
+        self._last_remote_error[msgid] = seen
+        if seen.host_line or last is None or last.key != seen.key:
+            return replies
+        if not last.host_line and seen.pid and last.pid:
+            return () if seen.pid == last.pid else replies
+        if seen.when is not None and last.when is not None and abs(seen.when - last.when) > SAME_REPLY_SECONDS:
+            return replies
+        return ()
 
     def _once(self, last: dict[str, int], msgid: str, key: int, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
         if last.get(msgid) == key:

@@ -22,6 +22,14 @@ _RESULTS = {"Ok": "sent", "TempFail": "deferred", "PermFail": "bounced", "Loop":
 NOTHING = Parsed(MTA)
 IMPLAUSIBLE = Parsed(MTA, implausible=True)
 _QUIT = Parsed(MTA, (Reply("server", "QUIT", "221", "", inferred=True),))
+# A line without syslog header: a session id (16 hex digits) and the process that logs (6.4 and later), or
+# the older "smtp-in: ..." and "mta-out: ..." prefixes.
+_MESSAGE = re.compile(r"[0-9a-f]{16} (?:smtp|mta|mda|lka|delivery) |smtp-in: |mta-out: ")
+
+
+def is_message(msg: str) -> bool:
+    """Whether a line without syslog header has the shape of an OpenSMTPD message."""
+    return _MESSAGE.match(msg) is not None
 
 
 def is_opensmtpd(program: str) -> bool:

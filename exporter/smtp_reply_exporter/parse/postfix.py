@@ -34,6 +34,26 @@ _SAID = re.compile(
     r"(?:" + word("host ") + r"\S++ said|SASL authentication failed; server \S++ said|refused to talk to me): "
 )
 _COUNTER = re.compile(r" ([a-z]++)=(\d++)")  # "rcpt=0/1": the accepted ones, before the slash
+# Address verification probes ("status=deliverable (250 2.1.5 Ok)"): the remote's reply to RCPT, no delivery.
+_PROBE_STATUSES = ("deliverable", "undeliverable")
+_STATUSES = (*DELIVERY_STATUSES, *_PROBE_STATUSES)
+# qmgr defers a recipient of a destination it holds back without a try, quoting an earlier reply
+_SUSPENDED = "delivery temporarily suspended: "
+# Replies to the session or the whole transaction: logged on the line of each recipient they hit
+_PER_TRANSACTION = frozenset({"CONNECT", "EHLO", "HELO", "LHLO", "STARTTLS", "AUTH", "XFORWARD", "XCLIENT",
+                              "MAIL", "DATA", "BDAT"})
+# A line without syslog header (`journalctl -o cat`) is Postfix's when a queue id or NOQUEUE opens one of its
+# messages, or it is one of smtpd's, postscreen's or smtp's lines without queue id.
+_MESSAGE = re.compile(
+    r"(?:NOQUEUE|[0-9A-Za-z]{6,20}): (?:to=<|from=<|orig_to=<|(?:milter-)?reject(?:_warning)?: "
+    r"|proxy-(?:accept|reject): |host |SASL |client=|message-id=|removed$|sender (?:non-)?delivery"
+    r"|lost connection |conversation with "
+    r"|uid=|resent-message-id=|enabling PIX|(?:warning|info|discard|hold|redirect|filter|replace): )"
+    r"|(?:dis)?connect from [^\s\[]*+\[|lost connection after |timeout after |too many errors after "
+    r"|improper command pipelining after |warning: SASL authentication failed; server |statistics: "
+    r"|(?:Anonymous|Untrusted|Trusted|Verified) TLS connection established |(?:CONNECT|PASS NEW|PASS OLD) "
+    r"|DISCONNECT \[|PREGREET \d|HANGUP after |DNSBL rank \d"
+)
 
 # Postfix's own phrases for the command a remote server replied to, and smtpd's state names.
 _COMMAND_PHRASES = {
@@ -68,6 +88,11 @@ def command_of(phrase: str) -> str:
     return command if command in COMMANDS else ""
 
 
+def is_message(msg: str) -> bool:
+    """Whether a line without syslog header has the shape of a Postfix message."""
+    return _MESSAGE.match(msg) is not None
+
+
 def is_postfix(program: str) -> bool:
     head, slash, service = program.rpartition("/")
     return bool(slash) and bool(head) and service in SERVICES
@@ -76,17 +101,24 @@ def is_postfix(program: str) -> bool:
 class PostfixParser:
     """Parses Postfix messages; remembers just enough to count a shared reply once.
 
-    One reply to the end of DATA covers every recipient of the SMTP transaction, yet Postfix's
-    smtp client logs it on each recipient's status line. Consecutive lines of one smtp process
-    for one queue id with the same delays and the same reply are therefore one reply on the wire
-    (a retry has other delays). LMTP answers each recipient after DATA: lmtp lines are never merged.
+    A reply to the session or the transaction (at the greeting, to EHLO, MAIL, the end of DATA) covers
+    every recipient of the transaction, yet Postfix's smtp client logs it on each recipient's status
+    line. Consecutive lines of one smtp process (without pid: of one queue id) for one queue id with
+    the same delays and the same reply are therefore one reply on the wire (a retry has other delays).
+    A reply to RCPT is each recipient's own; LMTP also answers each recipient after DATA (an lmtp line
+    without its header is known by its relay).
+    Postfix gives up on a message in one qmgr line (`status=expired`); it stands for each recipient
+    seen deferred last (1 if none was seen).
     """
 
     MAX_PROCESSES = 4096
+    MAX_DEFERRED = 16384  # messages whose deferred recipients are remembered, the oldest forgotten first
 
     def __init__(self) -> None:
-        # hash of the smtp pid -> hash of "queue id|delays|reply text": a line's text is never kept
+        # hashes, as a line's text is never kept: of the smtp pid (without one, of the queue id) -> of
+        # "queue id|delays|reply text"; of a queue id -> of the recipients whose last status was deferred
         self._last_data_reply: dict[int, int] = {}
+        self._deferred: dict[int, set[int]] = {}
 
     def __call__(self, program: str, pid: str, msg: str) -> Parsed:
         try:
@@ -108,10 +140,7 @@ class PostfixParser:
             if at >= 0:
                 status, text = _status(msg, at + 7)
                 if status is not None:
-                    replies = _client_replies(text) if text else ()
-                    if replies and replies[0].command == "DATA" and not program.endswith("/lmtp"):
-                        replies = self._once_per_transaction(pid, msg, text, replies)
-                    return Parsed(MTA, replies, status)
+                    return self._status_line(program, pid, msg, status, text)
             if " said: " in msg or "refused to talk to me: " in msg:
                 return Parsed(MTA, _client_replies(msg))
             if "proxy-" in msg:
@@ -122,20 +151,63 @@ class PostfixParser:
         except Implausible:
             return IMPLAUSIBLE
 
+    def _status_line(self, program: str, pid: str, msg: str, status: str, text: str) -> Parsed:
+        if text.startswith(_SUSPENDED):  # no try: the reply it quotes was counted when it was said
+            self._note(msg, "deferred")
+            return NOTHING
+        probe = status in _PROBE_STATUSES
+        replies = _client_replies(text, "RCPT" if probe else "DATA") if text else ()
+        if probe:
+            return Parsed(MTA, replies)
+        if replies and replies[0].command in _PER_TRANSACTION and not (
+            replies[0].command in ("DATA", "BDAT") and _lmtp(program, msg)
+        ):
+            replies = self._once_per_transaction(pid, msg, text, replies)
+        if status == "expired":
+            return Parsed(MTA, replies, status, deliveries=len(self._deferred.pop(hash(msg[: msg.find(":")]), ())) or 1)
+        self._note(msg, status)
+        return Parsed(MTA, replies, status)
+
+    def _note(self, msg: str, status: str) -> None:
+        """Remember the recipient of a deferral until it is sent, bounced or expired."""
+        start = msg.find("to=<")
+        if start < 0:
+            return
+        queue_id, recipient = hash(msg[: msg.find(":")]), hash(msg[start + 4 : msg.find(">", start)])
+        if status == "deferred":
+            if queue_id not in self._deferred and len(self._deferred) >= self.MAX_DEFERRED:
+                del self._deferred[next(iter(self._deferred))]
+            self._deferred.setdefault(queue_id, set()).add(recipient)
+        elif (waiting := self._deferred.get(queue_id)) is not None:
+            waiting.discard(recipient)
+
     def _once_per_transaction(self, pid: str, msg: str, reply: str, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
         delay = msg.find(" delay=")
-        key = hash(msg[: msg.find(":")] + "|" + msg[delay : msg.find(",", msg.find("delays=", delay))] + "|" + reply)
-        if self._last_data_reply.get(hash(pid)) == key:
+        queue_id = msg[: msg.find(":")]
+        key = hash(queue_id + "|" + msg[delay : msg.find(",", msg.find("delays=", delay))] + "|" + reply)
+        process = hash(pid or queue_id)
+        if self._last_data_reply.get(process) == key:
             return ()
         if len(self._last_data_reply) >= self.MAX_PROCESSES:
             self._last_data_reply.clear()
-        self._last_data_reply[hash(pid)] = key
+        self._last_data_reply[process] = key
         return replies
 
 
+def _lmtp(program: str, msg: str) -> bool:
+    """An lmtp client's line: by its program, or without one by its relay, a socket ("relay=h[private/x]")
+    or LMTP's port 24 (an LMTP server on another TCP port cannot be told from an SMTP one)."""
+    if program:
+        return program.endswith("/lmtp")
+    at = msg.find(", relay=")
+    end = msg.find(", ", at + 8)
+    relay = msg[at + 8 : end] if at >= 0 and end >= 0 else ""
+    return "/" in relay or relay.endswith("]:24")
+
+
 def _status(msg: str, at: int) -> tuple[str | None, str]:
-    """The delivery status after "status=" and the text in the parentheses that follow it."""
-    for status in DELIVERY_STATUSES:
+    """The delivery (or probe) status after "status=" and the text in the parentheses that follow it."""
+    for status in _STATUSES:
         if msg.startswith(status, at):
             end = at + len(status)
             if msg.startswith(" (", end):
@@ -145,9 +217,9 @@ def _status(msg: str, at: int) -> tuple[str | None, str]:
     return None, ""
 
 
-def _client_replies(text: str) -> tuple[Reply, ...]:
+def _client_replies(text: str, bare: str = "DATA") -> tuple[Reply, ...]:
     """Replies of a remote server: after "said:" or "refused to talk to me:", or a bare reply
-    as in `status=sent (250 2.0.0 Ok)`, which is the final reply to DATA."""
+    as in `status=sent (250 2.0.0 Ok)`, the final reply to DATA (to RCPT for a probe: `bare`)."""
     said = _SAID.search(text) if " said: " in text or "refused to talk to me: " in text else None
     if said is not None:
         if said.group(0).startswith("refused"):
@@ -160,7 +232,7 @@ def _client_replies(text: str) -> tuple[Reply, ...]:
             close = text.find(" command)", at + 14) if at >= 0 else -1
             command = command_of(text[at + 13 : close]) if close >= 0 else ""
         return replies_in(text, "client", command, said.end())
-    return replies_in(text, "client", "DATA")
+    return replies_in(text, "client", bare)
 
 
 @lru_cache(maxsize=1024)

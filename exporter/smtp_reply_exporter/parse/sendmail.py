@@ -35,6 +35,14 @@ NOTHING = Parsed(MTA)
 IMPLAUSIBLE = Parsed(MTA, implausible=True)
 
 
+def is_message(msg: str) -> bool:
+    """Whether a line without syslog header has the shape of a Sendmail message that may hold a reply or a
+    delivery: a queue id (or none) opening a ruleset's or milter's verdict, or a delivery line (`stat=`)."""
+    queue_id, sep, rest = msg.partition(": ")
+    body = rest if sep and 7 <= len(queue_id) <= 20 and queue_id.isalnum() else msg
+    return body.startswith(("ruleset=", "Milter")) or (body.startswith("to=") and ", stat=" in body)
+
+
 def is_sendmail(program: str) -> bool:
     return program == "sendmail" or program.startswith("sm-")
 
