@@ -33,15 +33,16 @@ class Ingest:
     ) -> None:
         """Count the lines of `data`, which ends with a newline (the tail holds partial lines)."""
         joined: str | None = None  # the lines joined by newlines, when the chunk is exactly that
+        bad: dict[str, int] = {}  # bad-line reasons of this chunk, added to the source's stats under its lock
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            lines = self._sanitise(data.split(b"\n")[:-1], stats)
+            lines = self._sanitise(data.split(b"\n")[:-1], bad, stats.lines)
         else:
             lines = text.split("\n")
             lines.pop()
             if "\x00" in text:
-                lines = self._strip_nul(lines, stats)
+                lines = self._strip_nul(lines, bad)
             else:
                 joined = text
         read = len(lines)
@@ -49,7 +50,7 @@ class Ingest:
             joined = None
             before = unwrap.malformed
             lines = unwrap.lines(lines)
-            stats.bad_lines["malformed"] += unwrap.malformed - before
+            bad["malformed"] = unwrap.malformed - before
         # Equal outcomes collapse: a chunk of thousands of lines holds a few dozen distinct Parsed
         # values (every quiet Postfix line is the same one), so counting is one hash per line in C.
         outcomes = list(map(self.parse_line, lines))
@@ -62,7 +63,7 @@ class Ingest:
                 continue
             mta = parsed.mta
             if parsed.implausible:
-                stats.bad_lines["implausible"] += times
+                bad["implausible"] = bad.get("implausible", 0) + times
             if parsed.replies:
                 batch.lines_with_replies += times
                 for r in parsed.replies:
@@ -84,10 +85,12 @@ class Ingest:
             for i, parsed in enumerate(outcomes):
                 if parsed is not None:
                     on_parsed(first + i + 1, parsed)
+        if bad:
+            stats.add(**bad)
         self.counts.merge(batch, stats)
 
     @staticmethod
-    def _sanitise(raw: list[bytes], stats: SourceStats) -> list[str]:
+    def _sanitise(raw: list[bytes], bad: dict[str, int], first: int) -> list[str]:
         """Decode line by line; bad bytes become U+FFFD and the line is counted, then still parsed
         (codes and labels are ASCII and validated, so a stray byte elsewhere cannot leak into a label)."""
         out: list[str] = []
@@ -96,17 +99,17 @@ class Ingest:
                 line = chunk.decode("utf-8")
             except UnicodeDecodeError:
                 line = chunk.decode("utf-8", "replace")
-                stats.bad_lines["invalid_utf8"] += 1
-                log.debug("invalid UTF-8 in line %d", stats.lines + len(out) + 1)
+                bad["invalid_utf8"] = bad.get("invalid_utf8", 0) + 1
+                log.debug("invalid UTF-8 in line %d", first + len(out) + 1)
             out.append(line)
-        return Ingest._strip_nul(out, stats) if any("\x00" in line for line in out) else out
+        return Ingest._strip_nul(out, bad) if any("\x00" in line for line in out) else out
 
     @staticmethod
-    def _strip_nul(lines: list[str], stats: SourceStats) -> list[str]:
+    def _strip_nul(lines: list[str], bad: dict[str, int]) -> list[str]:
         out: list[str] = []
         for line in lines:
             if "\x00" in line:
-                stats.bad_lines["nul_bytes"] += 1
+                bad["nul_bytes"] = bad.get("nul_bytes", 0) + 1
                 line = line.replace("\x00", "")
             out.append(line)
         return out
