@@ -160,12 +160,27 @@ def dashboard() -> dict[str, Any]:
               (0, 39, 24, 7), unit="short"),
         *lifecycle_panels(46),
     ]
+    return frame(
+        UID, "SMTP replies",
+        "SMTP reply codes sent and received by mail servers, with their meaning (smtp-reply-exporter).",
+        {"title": "SMTP fleet", "type": "link", "url": f"/d/{FLEET_UID}", "keepTime": True,
+         "tooltip": "Every instance at once"},
+        [DATASOURCE,
+         variable("instance", "label_values(smtp_exporter_build_info, instance)", "Instance"),
+         variable("mta", 'label_values(smtp_replies_total{instance=~"$instance"}, mta)', "MTA"),
+         variable("role", 'label_values(smtp_replies_total{instance=~"$instance"}, role)', "Role")],
+        panels)
+
+
+def frame(uid: str, title: str, description: str, link: dict[str, Any], variables: list[dict[str, Any]],
+          panels: list[dict[str, Any]]) -> dict[str, Any]:
+    """What both dashboards share around their panels, which are numbered here."""
     for i, p in enumerate(panels, 1):
         p["id"] = i
     return {
-        "uid": UID,
-        "title": "SMTP replies",
-        "description": "SMTP reply codes sent and received by mail servers, with their meaning (smtp-reply-exporter).",
+        "uid": uid,
+        "title": title,
+        "description": description,
         "tags": ["smtp", "mail", "smtp-reply-exporter"],
         "schemaVersion": 39,
         "version": 1,
@@ -175,14 +190,8 @@ def dashboard() -> dict[str, Any]:
         "refresh": "1m",
         "timezone": "",
         "annotations": {"list": []},
-        "links": [{"title": "SMTP fleet", "type": "link", "url": f"/d/{FLEET_UID}", "keepTime": True,
-                   "tooltip": "Every instance at once"}],
-        "templating": {"list": [
-            DATASOURCE,
-            variable("instance", "label_values(smtp_exporter_build_info, instance)", "Instance"),
-            variable("mta", 'label_values(smtp_replies_total{instance=~"$instance"}, mta)', "MTA"),
-            variable("role", 'label_values(smtp_replies_total{instance=~"$instance"}, role)', "Role"),
-        ]},
+        "links": [link],
+        "templating": {"list": variables},
         "panels": panels,
     }
 
@@ -326,26 +335,11 @@ def fleet() -> dict[str, Any]:
               [target(f"sum by (instance) (rate(smtp_replies_total{{{sel}}}{rate}))", "{{instance}}")],
               (12, 18, 12, 8)),
     ]
-    for i, p in enumerate(panels, 1):
-        p["id"] = i
-    return {
-        "uid": FLEET_UID,
-        "title": "SMTP fleet",
-        "description": "Every instance of smtp-reply-exporter at once, the worst first; each row opens the "
-                       "per-instance dashboard.",
-        "tags": ["smtp", "mail", "smtp-reply-exporter"],
-        "schemaVersion": 39,
-        "version": 1,
-        "editable": True,
-        "graphTooltip": 1,
-        "time": {"from": "now-6h", "to": "now"},
-        "refresh": "1m",
-        "timezone": "",
-        "annotations": {"list": []},
-        "links": [{"title": "SMTP replies (one instance)", "type": "link", "url": f"/d/{UID}", "keepTime": True}],
-        "templating": {"list": [DATASOURCE, variable("mta", "label_values(smtp_replies_total, mta)", "MTA")]},
-        "panels": panels,
-    }
+    return frame(
+        FLEET_UID, "SMTP fleet",
+        "Every instance of smtp-reply-exporter at once, the worst first; each row opens the per-instance dashboard.",
+        {"title": "SMTP replies (one instance)", "type": "link", "url": f"/d/{UID}", "keepTime": True},
+        [DATASOURCE, variable("mta", "label_values(smtp_replies_total, mta)", "MTA")], panels)
 
 
 DATASOURCE = {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
