@@ -25,10 +25,12 @@ from collections import Counter
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 sys.path.insert(0, str(Path(__file__).parent))
 from generate import generate
 from replay import SOURCE, replay
+from smtp_reply_exporter import unparsed
 from smtp_reply_exporter.ingest import Ingest
 from smtp_reply_exporter.metrics import Counts
 from smtp_reply_exporter.parse import postfix
@@ -96,12 +98,74 @@ def programs_per_chunk(chunks: list[bytes]) -> None:
         Counter(PROGRAM_PER_LINE.findall(chunk.decode()))
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+STAGES = ("parse", "details", "unparsed", "merge", "rest")
+
+
+def stages(chunks: list[bytes]) -> dict[str, float]:
+    """CPU seconds of each stage of Ingest.feed over `chunks`: the line parsers (timed apart on the same
+    lines, with parsers in the same state), Details.add (delays, session ends, providers), the format-drift
+    search (unparsed.find), Counts.merge; "rest" is decoding, splitting and tallying."""
+    spent = dict.fromkeys(STAGES, 0.0)
+
+    def timed(stage: str, fn: F) -> F:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[stage] += time.process_time() - t0
+        return cast(F, wrapper)
+
+    counts = Counts()
+    ing, stats = Ingest(counts), counts.source("bench")
+    ing.details.add = timed("details", ing.details.add)  # type: ignore[method-assign]
+    counts.merge = timed("merge", counts.merge)  # type: ignore[method-assign]
+    find = unparsed.find
+    unparsed.find = timed("unparsed", find)
+    try:
+        t0 = time.process_time()
+        for chunk in chunks:
+            ing.feed(chunk, stats)
+        total = time.process_time() - t0
+    finally:
+        unparsed.find = find
+    parse_line = Ingest(Counts()).parse_line
+    texts = [chunk.decode().split("\n")[:-1] for chunk in chunks]
+    t0 = time.process_time()
+    for lines in texts:
+        list(map(parse_line, lines))
+    spent["parse"] = time.process_time() - t0
+    spent["rest"] = total - sum(spent.values())
+    return spent
+
+
+def only(name: str, chunks: list[bytes], repeat: int, profile: bool) -> None:
+    n = sum(chunk.count(b"\n") for chunk in chunks)
+    if profile:
+        import cProfile
+        import pstats
+
+        with cProfile.Profile() as prof:
+            for _ in range(repeat):
+                ingest(chunks)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+        return
+    seconds = cpu(partial(ingest, chunks), repeat)
+    print(f"{name}: {n:,} lines, {1e6 * seconds / max(1, n):.2f} µs/line, fastest of {repeat}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--mta", choices=tuple(SHAPES), default="postfix")
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest is kept")
     ap.add_argument("--replayed", action="store_true", help=f"{SOURCE.name} replayed instead of a generated corpus")
+    ap.add_argument("--only", metavar="SHAPE", help="only this line shape ('whole': the corpus), fed --repeat times: "
+                    "what to run under a profiler (perf record -g -- python bench/shapes.py --only status)")
+    ap.add_argument("--stages", action="store_true", help="CPU per line of each stage of the ingest, per line shape")
+    ap.add_argument("--profile", action="store_true", help="with --only: cProfile's top functions (pure Python "
+                    "only: compiled code shows as one call)")
     args = ap.parse_args()
     if args.replayed and args.mta != "postfix":
         ap.error("the replayed corpus is Postfix's")
@@ -118,11 +182,23 @@ def main() -> None:
         name = next((name for name, mark in SHAPES[args.mta] if mark.encode() in line), "other")
         groups[name].append(line)
     whole = chunks_of(lines)
+    if args.only:
+        only(args.only, whole if args.only == "whole" else chunks_of(groups[args.only]), args.repeat, args.profile)
+        return
     variant = "pure" if (postfix.__file__ or "").endswith(".py") else "compiled"
     kind = f"replayed from {SOURCE.name}" if args.replayed else "generated"
     where = Path(postfix.__file__ or "").parent.parent
     print(f"corpus: {len(lines):,} {args.mta} lines, {kind}; package: {variant} ({where})")
     print(f"CPU µs per line, fastest of {args.repeat}")
+    if args.stages:
+        print(f"{'':<34}{'lines':>10}" + "".join(f"{stage:>9}" for stage in STAGES) + f"{'total':>9}")
+        for name, group in {"whole corpus": lines, **groups}.items():
+            runs = [stages(chunks_of(group)) for _ in range(args.repeat)]
+            spent = {stage: min(run[stage] for run in runs) for stage in STAGES}  # each stage's fastest
+            print(f"{name:<34}{len(group):>10,}" + "".join(
+                f"{1e6 * spent[stage] / max(1, len(group)):>9.2f}" for stage in STAGES)
+                  + f"{1e6 * sum(spent.values()) / max(1, len(group)):>9.2f}")
+        return
     print(f"{'':<34}{'lines':>10} {'µs/line':>9} {'share of CPU':>13}")
     total = cpu(partial(ingest, whole), args.repeat)
     print(f"{'exporter, whole corpus':<34}{len(lines):>10,} {1e6 * total / len(lines):>9.2f} {'100%':>13}")
