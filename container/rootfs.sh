@@ -1,7 +1,8 @@
 #!/bin/sh
 # The runtime image's whole file system, gathered in the build stage: the Python interpreter, its
-# standard library (without tests, GUI and packaging tools), the exporter's virtual environment, the
-# shared libraries every one of their ELF files loads, and a passwd that names nobody (65534).
+# standard library (without tests, GUI, packaging tools and the static libpython the compiler
+# needed), the exporter's virtual environment, the shared libraries every one of their ELF files
+# loads, and a passwd that names nobody (65534).
 # No shell and no package manager: nothing in the image runs but the exporter.
 set -eu
 out=$1
@@ -16,6 +17,7 @@ tar -C / -cf - \
   --exclude="usr/lib/$version/tkinter" --exclude="usr/lib/$version/turtledemo" \
   --exclude="usr/lib/$version/ensurepip" --exclude="usr/lib/$version/lib2to3" \
   --exclude="usr/lib/$version/pydoc_data" --exclude="usr/lib/$version/venv" \
+  --exclude="usr/lib/$version/config-*" \
   "usr/lib/$version" | tar -C "$out" -xf -
 cp -a /opt/smtp-reply-exporter "$out/opt/"
 # ldd names each library where the loader finds it ("libc.so.6 => /lib/.../libc.so.6") and the loader
