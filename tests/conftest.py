@@ -96,9 +96,13 @@ class Exporter:
         return out
 
 
-def wait_listening(port: int, what: str, diagnose=lambda: "") -> None:  # type: ignore[no-untyped-def]
-    """Wait until something accepts connections on 127.0.0.1:port; on timeout say what and why."""
+def wait_listening(port: int, what: str, diagnose=lambda: "", proc=None, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    """Wait until something accepts connections on 127.0.0.1:port; on timeout say what and why. With the
+    server's `proc`, fail at once if it exits first, with its exit status and `diagnose()` (its stderr, its log)."""
     def listening() -> bool:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {proc.returncode} before listening on {port}:\n"
+                               f"{diagnose()}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return True
@@ -106,7 +110,7 @@ def wait_listening(port: int, what: str, diagnose=lambda: "") -> None:  # type: 
             return False
 
     try:
-        wait_for(listening, timeout=30, what=f"{what} listening on {port}")
+        wait_for(listening, timeout=timeout, what=f"{what} listening on {port}")
     except AssertionError as err:
         raise AssertionError(f"{err}\n{diagnose()}") from None
 

@@ -12,8 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from conftest import free_port
-from e2e.unpacked import unpack, wait_started
+from conftest import free_port, wait_listening
+from e2e.unpacked import unpack
 
 USER = "Debian-exim"
 RECIPIENT_REJECTS = {"reject550@test.example": ("deny", "550 5.1.1 No such user"),
@@ -109,7 +109,8 @@ begin retry
             queue = [f"-q{self.queue_every}"] if self.queue_every else []
             self.proc = subprocess.Popen([str(binary), "-C", str(conf), "-bdf", *queue], stdout=subprocess.DEVNULL,
                                          stderr=stderr)
-        wait_started(self.proc, self.port, "exim", lambda: (self.root / 'exim.stderr').read_text() + self.log_text())
+        wait_listening(self.port, "exim", proc=self.proc,
+                       diagnose=lambda: (self.root / "exim.stderr").read_text() + self.log_text())
         return self
 
     def log_text(self) -> str:

@@ -15,8 +15,8 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import free_port
-from e2e.unpacked import unpack, wait_started
+from conftest import free_port, wait_listening
+from e2e.unpacked import unpack
 
 SPOOL = Path("/var/spool/smtpd")
 CHROOT = Path("/var/lib/opensmtpd/empty")
@@ -57,7 +57,7 @@ match from any for any action "relay"
         self.proc = subprocess.Popen([str(binary), "-d", "-f", str(conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         threading.Thread(target=self._forward, daemon=True).start()
-        wait_started(self.proc, self.port, "opensmtpd", self.log_text)
+        wait_listening(self.port, "opensmtpd", proc=self.proc, diagnose=self.log_text)
         return self
 
     def _forward(self) -> None:

@@ -17,8 +17,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from conftest import free_port
-from e2e.unpacked import CACHE, unpack, wait_started
+from conftest import free_port, wait_listening
+from e2e.unpacked import CACHE, unpack
 
 ACCESS = {"To:reject550@test.example": "ERROR:5.1.1:550 No such user",
           "To:busy455@test.example": "ERROR:4.5.3:455 Too busy"}
@@ -79,8 +79,8 @@ MAILER(`smtp')dnl
         with open(r / "sendmail.stderr", "wb") as stderr:
             self.proc = subprocess.Popen(["unshare", "--mount", "--uts", "sh", "-c", script],
                                          stdout=subprocess.DEVNULL, stderr=stderr)
-        wait_started(self.proc, self.port, "sendmail",
-                     lambda: (r / "sendmail.stderr").read_text(errors="replace") + self.log_text())
+        wait_listening(self.port, "sendmail", proc=self.proc,
+                       diagnose=lambda: (r / "sendmail.stderr").read_text(errors="replace") + self.log_text())
         return self
 
     def _listen_devlog(self) -> None:

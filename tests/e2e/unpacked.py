@@ -2,16 +2,14 @@
 
 `dpkg -x` unpacks a package without its `Depends`: tests/run.sh installs the shared libraries those
 packages need with apt (the `lib*` Depends of UNPACKED), and `unpack` refuses a binary whose
-libraries do not all resolve, naming the missing ones, instead of letting it die unseen at start.
+libraries do not all resolve, naming the missing ones, instead of letting it die unseen at start
+(`conftest.wait_listening` with the process then reports its exit status and stderr).
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 CACHE = Path(os.environ.get("SMTP_E2E_CACHE", "/var/cache/smtp-reply-exporter-tests"))
@@ -45,21 +43,3 @@ def unpack(name: str, binary: str) -> Path:
         raise RuntimeError(f"{path} cannot start: shared libraries not found: {', '.join(missing)} "
                            "(tests/run.sh installs the lib* Depends of the unpacked packages with apt)")
     return path
-
-
-def wait_started(proc: subprocess.Popen[bytes], port: int, what: str, diagnose: Callable[[], str],
-                 timeout: float = 30.0) -> None:
-    """Wait until `proc` accepts connections on 127.0.0.1:port; if it exits first or never listens,
-    fail with its exit status and what it said (`diagnose`: its stderr, its log)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            pass
-        status = proc.poll()
-        if status is not None:
-            raise AssertionError(f"{what} exited with status {status} before listening on {port}:\n{diagnose()}")
-        time.sleep(0.05)
-    raise AssertionError(f"{what} (still running) did not listen on {port} within {timeout:.0f} s:\n{diagnose()}")
