@@ -79,12 +79,7 @@ class Exporter:
         """Samples of one metric (the sample name, e.g. smtp_replies_total) by sorted label pairs."""
         status, text = self.get("/metrics")
         assert status == 200
-        out = {}
-        for fam in text_string_to_metric_families(text):
-            for s in fam.samples:
-                if s.name == name:
-                    out[tuple(sorted(s.labels.items()))] = s.value
-        return out
+        return samples_in(text, name)
 
     def value(self, name: str, **labels: str) -> float:
         return sum(v for k, v in self.samples(name).items() if labels.items() <= dict(k).items())
@@ -94,6 +89,12 @@ class Exporter:
             self.proc.terminate()
         out, _ = self.proc.communicate(timeout=30)
         return out
+
+
+def samples_in(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """Samples of one metric in an exposition text, by sorted label pairs."""
+    return {tuple(sorted(s.labels.items())): s.value for fam in text_string_to_metric_families(text)
+            for s in fam.samples if s.name == name}
 
 
 def wait_listening(port: int, what: str, diagnose=lambda: "", proc=None, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_for
+from conftest import samples_in, wait_for
 from e2e.image import Container, build, podman
 from e2e.test_postfix_e2e import Client, traffic, wait_for_deliveries
 from smtp_reply_exporter import __version__
@@ -72,16 +72,11 @@ def parsed(log: Path) -> dict[str, dict]:
     """What `parse --format prometheus` finds in the file, by family: sample labels -> value."""
     text = subprocess.run([sys.executable, "-m", "smtp_reply_exporter", "parse", "--format", "prometheus", str(log)],
                           capture_output=True, text=True, check=True).stdout
-    return {name: samples_of(text, name) for name in FAMILIES}
-
-
-def samples_of(text: str, name: str) -> dict[str, float]:
-    return {m[1]: float(m[2]) for m in re.finditer(rf"(?m)^{name}(\{{.*\}}) (\S+)$", text)}
+    return {name: samples_in(text, name) for name in FAMILIES}
 
 
 def served(container: Container) -> dict[str, dict]:
-    text = container.get("/metrics")[1]
-    return {name: samples_of(text, name) for name in FAMILIES}
+    return {name: container.samples(name) for name in FAMILIES}
 
 
 def test_chart_tag_is_the_package_version_and_the_image_label():
