@@ -18,6 +18,7 @@ from setuptools import setup
 HOT_PATH = [
     "exporter/smtp_reply_exporter/reply.py",
     "exporter/smtp_reply_exporter/parse/__init__.py",
+    "exporter/smtp_reply_exporter/parse/message.py",
     "exporter/smtp_reply_exporter/parse/syslog.py",
     "exporter/smtp_reply_exporter/parse/replytext.py",
     "exporter/smtp_reply_exporter/parse/limits.py",
@@ -25,6 +26,12 @@ HOT_PATH = [
     "exporter/smtp_reply_exporter/parse/exim.py",
     "exporter/smtp_reply_exporter/parse/sendmail.py",
     "exporter/smtp_reply_exporter/parse/opensmtpd.py",
+    "exporter/smtp_reply_exporter/ingest.py",
+    "exporter/smtp_reply_exporter/details.py",
+    "exporter/smtp_reply_exporter/delays.py",
+    "exporter/smtp_reply_exporter/providers.py",
+    "exporter/smtp_reply_exporter/sessions.py",
+    "exporter/smtp_reply_exporter/unparsed.py",
 ]
 
 

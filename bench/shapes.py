@@ -25,14 +25,13 @@ from collections import Counter
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar, cast
 
 sys.path.insert(0, str(Path(__file__).parent))
 from generate import generate
 from replay import SOURCE, replay
 from smtp_reply_exporter import unparsed
 from smtp_reply_exporter.ingest import Ingest
-from smtp_reply_exporter.metrics import Counts
+from smtp_reply_exporter.metrics import Batch, Counts
 from smtp_reply_exporter.parse import postfix
 
 CHUNK = 1 << 18
@@ -98,50 +97,36 @@ def programs_per_chunk(chunks: list[bytes]) -> None:
         Counter(PROGRAM_PER_LINE.findall(chunk.decode()))
 
 
-F = TypeVar("F", bound=Callable[..., Any])
-STAGES = ("parse", "details", "unparsed", "merge", "rest")
+STAGES = ("parse", "details", "unparsed", "rest")
 
 
 def stages(chunks: list[bytes]) -> dict[str, float]:
-    """CPU seconds of each stage of Ingest.feed over `chunks`: the line parsers (timed apart on the same
-    chunks, with parsers in the same state), Details.add (delays, session ends, providers), the format-drift
-    search (unparsed.find), Counts.merge; "rest" is decoding, splitting and tallying, what is left of the
-    feed's time (the parsers' share is measured apart, so noise can make it a little low, even negative)."""
-    spent = dict.fromkeys(STAGES, 0.0)
-
-    def timed(stage: str, fn: F) -> F:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            t0 = time.process_time()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                spent[stage] += time.process_time() - t0
-        return cast(F, wrapper)
-
+    """CPU seconds of each stage of Ingest.feed over `chunks`: the line parsers, Details.add (delays, session
+    ends, providers) and the format-drift search (unparsed.find), each timed apart on the same chunks with a
+    fresh Ingest in the same state as feed's; "rest" is decoding, splitting, tallying and merging, what is
+    left of the feed's time (the stages are measured apart, so noise can make it a little low, even negative)."""
     counts = Counts()
     ing, stats = Ingest(counts), counts.source("bench")
-    ing.details.add = timed("details", ing.details.add)  # type: ignore[method-assign]
-    counts.merge = timed("merge", counts.merge)  # type: ignore[method-assign]
-    find = unparsed.find
-    unparsed.find = timed("unparsed", find)
-    try:
+    t0 = time.process_time()
+    for chunk in chunks:
+        ing.feed(chunk, stats)
+    total = time.process_time() - t0
+    spent = dict.fromkeys(STAGES, 0.0)
+    apart = Ingest(Counts())
+    for chunk in chunks:
+        lines = chunk.decode().split("\n")[:-1]
         t0 = time.process_time()
-        for chunk in chunks:
-            ing.feed(chunk, stats)
-        total = time.process_time() - t0
-    finally:
-        unparsed.find = find
-    # the parsers again, chunk by chunk as feed runs them (a chunk's lines stay in the CPU's caches), less
-    # the decoding and splitting of the chunks
-    parse_line = Ingest(Counts()).parse_line
-    t0 = time.process_time()
-    for chunk in chunks:
-        list(map(parse_line, chunk.decode().split("\n")))
-    parsed = time.process_time() - t0
-    t0 = time.process_time()
-    for chunk in chunks:
-        list(chunk.decode().split("\n"))
-    spent["parse"] = parsed - (time.process_time() - t0)
+        outcomes = [apart.parser.parse(line) for line in lines]
+        t1 = time.process_time()
+        mtas = {parsed.mta for parsed in outcomes if parsed is not None}
+        t2 = time.process_time()
+        apart.details.add(lines, outcomes, mtas, Batch(), chunk.decode())
+        t3 = time.process_time()
+        unparsed.find(lines, outcomes, mtas)
+        t4 = time.process_time()
+        spent["parse"] += t1 - t0
+        spent["details"] += t3 - t2
+        spent["unparsed"] += t4 - t3
     spent["rest"] = total - sum(spent.values())
     return spent
 

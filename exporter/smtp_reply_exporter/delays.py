@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from functools import lru_cache
-from itertools import repeat
-from operator import add, getitem
 
 from .parse import exim, opensmtpd, postfix, sendmail
 
@@ -44,32 +42,26 @@ def delay_of(mta: str, line: str) -> tuple[float | None, tuple[float, float, flo
     return parse_field(mta, field_of(mta, line))
 
 
-def field_of(mta: str, line: str) -> str:
-    """The delay field of a delivery line as written ("" or text that parses to nothing when it has none)."""
-    return fields_of(mta, [line])[0]
-
-
 # Where each MTA's delay field starts and what follows it on the line: Postfix's delays= is followed by dsn=,
 # Sendmail's delay= by xdelay=, OpenSMTPD's by result=; Exim's QT= by a space or the end of the line.
 _FIELDS = {postfix.MTA: (" delay=", ", dsn="), sendmail.MTA: (", delay=", ", xdelay="),
            opensmtpd.MTA: (" delay=", " result="), exim.MTA: (" QT=", " ")}
 
 
-def fields_of(mta: str, lines: list[str]) -> list[str]:
-    """The delay field of each line, cut out by C loops (map over str.find and slices): a short text that
-    repeats from line to line, parsed once by `observations`. A line without the field gets a slice that
-    parses to nothing."""
-    if mta not in _FIELDS:
-        return [""] * len(lines)
-    opening, follows = _FIELDS[mta]
+def field_of(mta: str, line: str) -> str:
+    """The delay field of a delivery line as written: a short text that repeats from line to line, parsed once
+    by `observations`. A line without the field gets "" or a slice that parses to nothing; a field longer than
+    any real one is cut (it is a cache key) and then not believed."""
+    spec = _FIELDS.get(mta)
+    if spec is None:
+        return ""
+    opening, follows = spec
     if mta == exim.MTA:  # its field may end the line, and opens with the separator: look past the opening
-        lines = list(map(add, lines, repeat(" ")))
-        starts = list(map(str.find, lines, repeat(opening)))
-        ends = map(str.find, lines, repeat(follows), map(add, starts, repeat(1)))
-    else:
-        starts = list(map(str.find, lines, repeat(opening)))
-        ends = map(str.find, lines, repeat(follows), starts)
-    return list(map(getitem, lines, map(slice, starts, ends)))
+        line += " "
+        start = line.find(opening)
+        return line[start : line.find(follows, start + 1)][: _FIELD_MAX + 1]
+    start = line.find(opening)
+    return line[start : line.find(follows, start)][: _FIELD_MAX + 1]
 
 
 _FIELD_MAX = 120  # longer than any real field: a longer one is cut, and then not believed
@@ -78,7 +70,7 @@ _FIELD_MAX = 120  # longer than any real field: a longer one is cut, and then no
 @lru_cache(maxsize=4096)
 def parse_field(mta: str, field: str) -> tuple[float | None, tuple[float, float, float, float] | None]:
     """Seconds (and Postfix's stages) in a field that field_of cut out."""
-    if not field:
+    if not field or (len(field) > _FIELD_MAX and mta != postfix.MTA):  # Postfix's is read from its start
         return None, None
     if mta == postfix.MTA:
         m = _POSTFIX.match(field)  # Postfix before 2.3 wrote no delays=: the field runs on to dsn=

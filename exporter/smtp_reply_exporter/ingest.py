@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable
 
 from . import providers, unparsed
 from .details import Details
 from .metrics import Batch, Counts, SourceStats
-from .parse import line_parser
-from .reply import Parsed
+from .parse import LineParser
+from .reply import Parsed, Reply
 from .unwrap import Unwrapper
 
 log = logging.getLogger(__name__)
@@ -24,7 +23,7 @@ class Ingest:
     def __init__(self, counts: Counts, mta: str = "auto", remote_providers: providers.ProviderMap | None = None,
                  log_format: str = "auto") -> None:
         self.counts = counts
-        self.parse_line = line_parser(mta, log_format)
+        self.parser = LineParser(mta, log_format)
         self.details = Details(remote_providers or providers.load())
 
     def feed(
@@ -51,33 +50,48 @@ class Ingest:
             before = unwrap.malformed
             lines = unwrap.lines(lines)
             bad["malformed"] = unwrap.malformed - before
-        # Equal outcomes collapse: a chunk of thousands of lines holds a few dozen distinct Parsed
-        # values (every quiet Postfix line is the same one), so counting is one hash per line in C.
-        outcomes = list(map(self.parse_line, lines))
+        parser = self.parser
+        outcomes = [parser.parse(line) for line in lines]
         batch = Batch(lines=read, bytes=len(data))
         replies, warnings, deliveries = batch.replies, batch.warnings, batch.deliveries
-        tally = Counter(outcomes)
-        for parsed, times in tally.items():
+        # Tallied by MTA, then by the Reply itself (replies are shared objects with a stored hash, so a
+        # lookup is mostly an identity check) and by delivery status; labelled keys are built per chunk.
+        tallies: dict[str, tuple[dict[Reply, int], dict[str, int]]] = {}
+        said: dict[Reply, int] = {}
+        delivered: dict[str, int] = {}
+        mta = ""
+        unrecognised = implausible = with_replies = 0
+        for parsed in outcomes:  # compiled: a quiet line costs a few field reads
             if parsed is None:
-                batch.lines_unrecognised = times
+                unrecognised += 1
                 continue
-            mta = parsed.mta
-            if parsed.implausible:
-                bad["implausible"] = bad.get("implausible", 0) + times
+            if parsed.mta is not mta:  # one MTA a log, mostly: its tallies are seldom looked up
+                mta = parsed.mta
+                said, delivered = tallies.setdefault(mta, ({}, {}))
             if parsed.replies:
-                batch.lines_with_replies += times
+                with_replies += 1
                 for r in parsed.replies:
-                    key = (mta, r.role, r.command, r.code, r.enhanced)
-                    replies[key] = replies.get(key, 0) + r.times * times
+                    said[r] = said.get(r, 0) + r.times
             if parsed.delivery is not None:
-                dkey = (mta, parsed.delivery)
-                deliveries[dkey] = deliveries.get(dkey, 0) + parsed.deliveries * times
+                delivered[parsed.delivery] = delivered.get(parsed.delivery, 0) + parsed.deliveries
             for r in parsed.warnings:
                 key = (mta, r.role, r.command, r.code, r.enhanced)
-                warnings[key] = warnings.get(key, 0) + r.times * times
-        self.details.add(lines, outcomes, tally.items(), batch, joined)  # delays, session ends, providers
+                warnings[key] = warnings.get(key, 0) + r.times
+            if parsed.implausible:
+                implausible += 1
+        for mta, (said, delivered) in tallies.items():
+            for r, n in said.items():
+                key = (mta, r.role, r.command, r.code, r.enhanced)
+                replies[key] = replies.get(key, 0) + n
+            for status, n in delivered.items():
+                deliveries[mta, status] = deliveries.get((mta, status), 0) + n
+        mtas = set(tallies)
+        batch.lines_unrecognised, batch.lines_with_replies = unrecognised, with_replies
+        if implausible:
+            bad["implausible"] = implausible
+        self.details.add(lines, outcomes, mtas, batch, joined)  # delays, session ends, providers
         first = stats.lines
-        for i, mta, program in unparsed.find(lines, outcomes, tally):  # format drift, in quiet lines only
+        for i, mta, program in unparsed.find(lines, outcomes, mtas):  # format drift, in quiet lines only
             batch.unparsed[mta, program] = batch.unparsed.get((mta, program), 0) + 1
             if on_unparsed is not None:
                 on_unparsed(first + i + 1, lines[i])

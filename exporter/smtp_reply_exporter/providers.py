@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from itertools import compress, repeat
-from operator import add, getitem, not_
 from typing import Any
 
 from .parse import exim, opensmtpd, postfix, sendmail
@@ -130,20 +128,18 @@ _OPENSMTPD_RELAY = re.compile(r'relay="[^"(]*+\(([^\s()"]++)\)"|relay="([^\s"\[]
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")  # what the fast cut of a relay= field must be
 
 
-def hosts_of(mta: str, lines: list[str]) -> list[str | None]:
-    """remote_host of each line. Postfix's delivery lines name the server first in relay=NAME[: cut out of all
-    lines by C loops (map over str.find and slices); only a line where that gives no clean name (relay=none,
-    a line without relay=) is read again by remote_host."""
-    if mta != postfix.MTA:
-        return list(map(remote_host, repeat(mta), lines))
-    starts = list(map(add, map(str.find, lines, repeat(" relay=")), repeat(7)))
-    cut: list[str] = list(map(getitem, lines, map(slice, starts, map(str.find, lines, repeat("["), starts))))
-    hosts: list[str | None] = list(cut)
-    clean = list(map(_HOST.fullmatch, cut))
-    if clean.count(None):
-        for i in compress(range(len(lines)), map(not_, clean)):
-            hosts[i] = remote_host(mta, lines[i])
-    return hosts
+def host_of(mta: str, line: str) -> str | None:
+    """remote_host of a line. Postfix's delivery lines name the server first in relay=NAME[: cut out by two
+    finds; only a line where that gives no clean name (relay=none, a line without relay=) is read again by
+    remote_host."""
+    if mta == postfix.MTA:
+        start = line.find(" relay=")
+        if start >= 0:
+            start += 7
+            cut = line[start : line.find("[", start)]
+            if _HOST.fullmatch(cut) is not None:
+                return cut
+    return remote_host(mta, line)
 
 
 def remote_host(mta: str, line: str) -> str | None:

@@ -10,10 +10,9 @@ that the other lines cost one search of the chunk's text.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 from .parse import exim, opensmtpd, postfix, sendmail
-from .reply import COMMANDS, Parsed
+from .reply import COMMANDS, Reply
 
 ENDS = ("quit", "lost", "timeout", "too_many_errors", "rejected")
 End = tuple[str, str, str]  # role, end, command ("" when the log does not say)
@@ -65,13 +64,13 @@ def _command(word: str) -> str:
     return word if word in COMMANDS else ""
 
 
-def from_replies(parsed: Parsed) -> Iterator[tuple[End, int]]:
-    """Ends proven by the replies of a line: 221 to QUIT, 421 anywhere, a remote's 554 greeting."""
-    for r in parsed.replies:
-        if r.code == "221" and r.command == "QUIT" and r.role == "server":
-            yield ("server", "quit", "QUIT"), r.times
-        elif r.code == "421" or (r.code == "554" and r.command == "CONNECT" and r.role == "client"):
-            yield (r.role, "rejected", r.command), r.times
+def from_reply(r: Reply) -> End | None:
+    """The end a reply proves (`r.times` times): 221 to QUIT, 421 anywhere, a remote's 554 greeting."""
+    if r.code == "221" and r.command == "QUIT" and r.role == "server":
+        return "server", "quit", "QUIT"
+    if r.code == "421" or (r.code == "554" and r.command == "CONNECT" and r.role == "client"):
+        return r.role, "rejected", r.command
+    return None
 
 
 class SessionEnds:

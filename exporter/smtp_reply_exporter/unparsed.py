@@ -7,9 +7,8 @@ no reply are looked at, so a line with replies costs nothing more.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
-from .parse import exim, line_parser, opensmtpd, postfix, sendmail, syslog
+from .parse import exim, opensmtpd, postfix, sendmail, syslog
 from .reply import Parsed
 
 # A reply as MTAs log it: a code that opens text where the MTA writes replies ("said: 451 Try",
@@ -55,36 +54,54 @@ PROGRAMS: dict[str, frozenset[str]] = {
 OTHER = "other"
 
 
-def find(lines: list[str], outcomes: list[Parsed | None], kinds: Iterable[Parsed | None]) -> list[tuple[int, str, str]]:
+def find(lines: list[str], outcomes: list[Parsed | None], mtas: set[str]) -> list[tuple[int, str, str]]:
     """(index, mta, program) of the lines of a known MTA that hold a reply-shaped token but gave no reply;
-    `kinds` holds each distinct outcome once (the MTAs of the chunk)."""
-    quiet = [line for line, parsed in zip(lines, outcomes, strict=True)
-             if parsed is not None and not parsed.replies and not parsed.warnings]
+    `mtas`: those of the chunk's lines. The chunk's quiet lines are searched
+    as one text, so a line costs a search of its bytes and only a line with a hit is looked at again."""
+    quiet = [i for i, parsed in enumerate(outcomes)
+             if parsed is not None and not (parsed.replies or parsed.warnings or parsed.implausible or parsed.folded)]
     if not quiet:
         return []
-    text = "\n".join(quiet)  # one pass over the chunk's quiet lines says whether to look closer (mostly not)
-    mtas = {parsed.mta for parsed in kinds if parsed is not None}
-    if not any(pattern.search(text) for pattern in {p for mta in mtas for p in _patterns(mta)}):
-        return []
-    return [(i, parsed.mta, program_label(parsed.mta, line))
-            for i, (line, parsed) in enumerate(zip(lines, outcomes, strict=True))
-            if parsed is not None and not (parsed.replies or parsed.warnings or parsed.implausible)
-            and any(pattern.search(line) for pattern in _patterns(parsed.mta)) and _unparsed(line, parsed)]
+    text = "\n".join([lines[i] for i in quiet])
+    hits: set[int] = set()
+    for pattern in {p for mta in mtas for p in _patterns(mta)}:
+        hits.update(_lines_matching(pattern, text))
+    out: list[tuple[int, str, str]] = []
+    for k in sorted(hits):
+        i = quiet[k]
+        line, parsed = lines[i], outcomes[i]
+        assert parsed is not None
+        if any(pattern.search(line) for pattern in _patterns(parsed.mta)) and not _known(line, parsed.mta):
+            out.append((i, parsed.mta, program_label(parsed.mta, line)))
+    return out
+
+
+def _lines_matching(pattern: re.Pattern[str], text: str) -> list[int]:
+    """Indices of the lines of `text` (joined by newlines) where `pattern` matches; one search per such line."""
+    out: list[int] = []
+    line = last = 0
+    m = pattern.search(text)
+    while m is not None:
+        line += text.count("\n", last, m.start())
+        out.append(line)
+        end = text.find("\n", m.start())
+        if end < 0:
+            break
+        line, last = line + 1, end + 1
+        m = pattern.search(text, last)
+    return out
 
 
 def _patterns(mta: str) -> tuple[re.Pattern[str], ...]:
     return REPLY_SHAPED.get(mta) or REPLY_SHAPED[""]
 
 
-def _unparsed(line: str, parsed: Parsed) -> bool:
-    """Neither a known non-reply form nor a reply its parser folded into an earlier line (one that logs
-    the same reply again, which a parser with no memory of earlier lines takes)."""
+def _known(line: str, mta: str) -> bool:
+    """A known form that is not a reply on the wire (a reply folded into an earlier line is never looked at:
+    its parser marks it)."""
     head = _header(line)
-    known = KNOWN_NOT_REPLIES.get(parsed.mta)
-    if known is not None and known.search(line if head is None else head[2]) is not None:
-        return False
-    again = line_parser(parsed.mta)(line)
-    return again is None or not (again.replies or again.warnings)
+    known = KNOWN_NOT_REPLIES.get(mta)
+    return known is not None and known.search(line if head is None else head[2]) is not None
 
 
 def program_label(mta: str, line: str) -> str:

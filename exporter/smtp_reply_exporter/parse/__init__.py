@@ -9,28 +9,23 @@ from typing import Any, NamedTuple
 from ..reply import Parsed
 from . import exim, opensmtpd, postfix, sendmail, syslog
 from .limits import MAX_CACHED_TEXT
-
-ParseFn = Callable[[str, str, str], Parsed]  # (program, pid, message) -> Parsed
+from .message import MessageParser
 
 
 class MtaParser(NamedTuple):
     name: str
     claims: Callable[[str], bool]  # does this syslog program name belong to the MTA?
-    new: Callable[[], ParseFn]  # a fresh parser (some keep a little state across lines)
+    new: Callable[[], MessageParser]  # a fresh parser (some keep a little state across lines)
     message: Callable[[str], bool]  # does a line without syslog header have a shape this MTA writes?
     # (parser, line) -> what a line without syslog header says if it is this MTA's own log, else None
     bare: Callable[[Any, str], Parsed | None] | None = None
-
-
-def _stateless(fn: ParseFn) -> Callable[[], ParseFn]:
-    return lambda: fn
 
 
 # In the order messages without header are tried: the most distinctive shapes first.
 REGISTRY: dict[str, MtaParser] = {
     opensmtpd.MTA: MtaParser(opensmtpd.MTA, opensmtpd.is_opensmtpd, opensmtpd.OpenSmtpdParser, opensmtpd.is_message),
     exim.MTA: MtaParser(exim.MTA, exim.is_exim, exim.EximParser, exim.is_message, exim.EximParser.own_line),
-    sendmail.MTA: MtaParser(sendmail.MTA, sendmail.is_sendmail, _stateless(sendmail.parse), sendmail.is_message),
+    sendmail.MTA: MtaParser(sendmail.MTA, sendmail.is_sendmail, sendmail.SendmailParser, sendmail.is_message),
     postfix.MTA: MtaParser(postfix.MTA, postfix.is_postfix, postfix.PostfixParser, postfix.is_message),
 }
 MTA_CHOICES = ("auto", *REGISTRY)
@@ -40,67 +35,73 @@ LOG_FORMATS = ("auto", "syslog", "message")
 MAX_PROGRAMS = 1024
 
 
-def line_parser(mta: str = "auto", log_format: str = "auto") -> Callable[[str], Parsed | None]:
-    """A function from one log line to what it says, or None when no parser recognises it."""
-    chosen = tuple(REGISTRY.values()) if mta == "auto" else (REGISTRY[mta],)
-    parsers = {p.name: p.new() for p in chosen}
-    candidates = tuple((p.claims, parsers[p.name]) for p in chosen)
-    bare = tuple((p.bare, parsers[p.name]) for p in chosen if p.bare is not None)
-    split, split_hostless = syslog.split, syslog.split_hostless
-    # With one MTA named, every message is its own; else the first whose shape it has.
-    shapes = tuple((p.message, parsers[p.name]) for p in chosen) if mta == "auto" else None
-    only = parsers[mta] if mta != "auto" else None
+class LineParser:
+    """One log line to what it says, or None when no parser recognises it. Keeps each MTA's parser (their
+    state across lines) and the parser of each program name seen."""
 
-    def message(line: str) -> Parsed | None:
-        if only is not None:
-            return only("", "", line)
-        for shaped, parse in shapes or ():
-            if shaped(line):
-                return parse("", "", line)
-        return None
+    def __init__(self, mta: str = "auto", log_format: str = "auto") -> None:
+        chosen = tuple(REGISTRY.values()) if mta == "auto" else (REGISTRY[mta],)
+        parsers = {p.name: p.new() for p in chosen}
+        self._candidates = [(p.claims, parsers[p.name]) for p in chosen]
+        self._bare = [(p.bare, parsers[p.name]) for p in chosen if p.bare is not None]
+        # With one MTA named, every message is its own; else the first whose shape it has.
+        self._shapes = [(p.message, parsers[p.name]) for p in chosen] if mta == "auto" else []
+        self._only = parsers[mta] if mta != "auto" else None
+        self._log_format = log_format
+        self._programs: dict[str, MessageParser | None] = {}  # program name -> its MTA's parser, learnt once
 
-    if log_format == "message":
-        return message
+    def __call__(self, line: str) -> Parsed | None:
+        return self.parse(line)
 
-    def by_program(head: tuple[str, str, str] | None) -> Parsed | None:
-        if head is not None:
-            program, pid, msg = head
-            for claims, parse in candidates:
-                if claims(program):
-                    return parse(program, pid, msg)
-        return None
-
-    programs: dict[str, ParseFn | None] = {}  # program name -> its MTA's parser, learnt once
-
-    def parser_of(program: str) -> ParseFn | None:
-        found = next((parse for claims, parse in candidates if claims(program)), None)
-        if len(program) <= MAX_CACHED_TEXT:  # a hostile line's 64 KiB "program" is not kept
-            if len(programs) >= MAX_PROGRAMS:
-                programs.clear()
-            programs[program] = found
-        return found
-
-    def parse_line(line: str) -> Parsed | None:
+    def parse(self, line: str) -> Parsed | None:
+        if self._log_format == "message":
+            return self._message(line)
         # Fast path for "... host program[pid]: message": find the header by its "]: " instead of a
         # regex; the few lines it does not fit (Exim's own log, headers without pid) take the slow path.
-        head, found, msg = line.partition("]: ")
-        if found:
-            program, bracket, pid = head[head.rfind(" ") + 1 :].partition("[")
-            if bracket and pid.isdigit():
-                try:
-                    parse = programs[program]
-                except KeyError:
-                    parse = parser_of(program)
-                if parse is not None:
-                    return parse(program, pid, msg)
-        if bare and line[4:5] == "-" and line[10:11] == " ":  # "2026-11-28 12:01:11 ...": Exim's own log
-            for own_line, parser in bare:
-                parsed = own_line(parser, line)
+        end = line.find("]: ")
+        if end >= 0:
+            start = line.rfind(" ", 0, end) + 1
+            bracket = line.find("[", start, end)
+            if bracket >= 0:
+                pid = line[bracket + 1 : end]
+                if pid.isdigit():
+                    program = line[start:bracket]
+                    parser = self._programs.get(program, self)  # self: not learnt yet
+                    if parser is self:
+                        parser = self._parser_of(program)
+                    if isinstance(parser, MessageParser):
+                        return parser.parse(program, pid, line[end + 3 :])
+        if self._bare and line[4:5] == "-" and line[10:11] == " ":  # "2026-11-28 12:01:11 ...": Exim's own log
+            for own_line, own in self._bare:
+                parsed = own_line(own, line)
                 if parsed is not None:
                     return parsed
-        header = split(line) or split_hostless(line)
+        header = syslog.split(line) or syslog.split_hostless(line)
         if header is not None:
-            return by_program(header)
-        return message(line) if log_format == "auto" else None
+            program, pid, msg = header
+            for claims, parser in self._candidates:
+                if claims(program):
+                    return parser.parse(program, pid, msg)
+            return None
+        return self._message(line) if self._log_format == "auto" else None
 
-    return parse_line
+    def _message(self, line: str) -> Parsed | None:
+        if self._only is not None:
+            return self._only.parse("", "", line)
+        for shaped, parser in self._shapes:
+            if shaped(line):
+                return parser.parse("", "", line)
+        return None
+
+    def _parser_of(self, program: str) -> MessageParser | None:
+        found = next((parser for claims, parser in self._candidates if claims(program)), None)
+        if len(program) <= MAX_CACHED_TEXT:  # a hostile line's 64 KiB "program" is not kept
+            if len(self._programs) >= MAX_PROGRAMS:
+                self._programs.clear()
+            self._programs[program] = found
+        return found
+
+
+def line_parser(mta: str = "auto", log_format: str = "auto") -> LineParser:
+    """A function from one log line to what it says, or None when no parser recognises it."""
+    return LineParser(mta, log_format)

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from ..reply import COMMANDS, Parsed, Reply
 from .limits import MAX_CACHED_TEXT, Implausible
+from .message import MessageParser
 from .pattern import word
 from .replytext import replies_at, replies_in
 
@@ -124,7 +125,7 @@ class _Seen(NamedTuple):
     host_line: bool  # a host line ("msgid H=mx [ip]: SMTP error ..."), written by the transport's process
 
 
-class EximParser:
+class EximParser(MessageParser):
     """Counts a reply that Exim logs several times once.
 
     `->` lines repeat the C= reply of their `=>` line. A remote error is logged on a host line
@@ -145,7 +146,7 @@ class EximParser:
         self._last_confirmation: dict[str, int] = {}  # -> C= text of its last => line
         self._last_remote_error: dict[str, _Seen] = {}  # -> its last remote error
 
-    def __call__(self, program: str, pid: str, msg: str) -> Parsed:
+    def parse(self, program: str, pid: str, msg: str) -> Parsed:
         prefix = _PREFIX.match(msg)
         assert prefix is not None  # every part of _PREFIX is optional
         try:
@@ -184,11 +185,16 @@ class EximParser:
                 seen = _Seen(_error_key(body, err.start()), hash(pid or syslog_pid) if pid or syslog_pid else 0,
                              _seconds(stamp), host_line)
                 replies = self._remote_once(msgid, seen, replies)
+                if not replies:
+                    return Parsed(MTA, (), delivery, folded=True)
             return Parsed(MTA, replies, delivery)
         if delivery is not None:
             at = body.find(' C="')
             if at >= 0 and (conf := _CONFIRMATION.search(body, at)) is not None:
-                replies = self._confirmation(flag, msgid, conf.group(1))
+                confirmed = replies_at(conf.group(1), "client", "DATA")
+                replies = self._confirmation(flag, msgid, conf.group(1), confirmed) if confirmed else ()
+                if confirmed and not replies:
+                    return Parsed(MTA, (), delivery, folded=True)
             return Parsed(MTA, replies, delivery)
         if " was: " in body and (call := _CALLOUT.search(body)) is not None:
             command = command_of(call.group(1) or call.group(2))
@@ -207,10 +213,7 @@ class EximParser:
             return _RECEIVED["BDAT" if " K " in body else "DATA"]
         return NOTHING
 
-    def _confirmation(self, flag: str, msgid: str, text: str) -> tuple[Reply, ...]:
-        replies = replies_at(text, "client", "DATA")
-        if not replies:
-            return ()
+    def _confirmation(self, flag: str, msgid: str, text: str, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
         if flag == "->":
             return self._once(self._last_confirmation, msgid, hash(text), replies)
         self._remember(self._last_confirmation, msgid, hash(text))

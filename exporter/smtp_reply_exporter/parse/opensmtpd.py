@@ -6,6 +6,7 @@ import re
 
 from ..reply import COMMANDS, Parsed, Reply
 from .limits import Implausible
+from .message import MessageParser
 from .pattern import word
 from .replytext import replies_in
 
@@ -43,7 +44,7 @@ def _command(text: str) -> str:
     return word if word in COMMANDS else ""
 
 
-class OpenSmtpdParser:
+class OpenSmtpdParser(MessageParser):
     """Counts the reply to DATA once although OpenSMTPD logs it on each recipient's delivery line.
 
     Consecutive `mta delivery` lines of one session and one message with the same result and reply
@@ -57,9 +58,9 @@ class OpenSmtpdParser:
     def __init__(self) -> None:
         self._last: dict[int, int] = {}  # hash of the session id -> hash of message id + result + reply
 
-    def __call__(self, program: str, pid: str, msg: str) -> Parsed:
+    def parse(self, program: str, pid: str, msg: str) -> Parsed:
         try:
-            parsed = parse(program, pid, msg)
+            parsed = parse_message(msg)
         except Implausible:
             return IMPLAUSIBLE
         if parsed.replies and " mta delivery " in msg:
@@ -67,14 +68,14 @@ class OpenSmtpdParser:
             evpid = _EVPID.search(msg)
             key = hash((evpid.group(1) if evpid else "") + "|" + msg[msg.find(" result=") :])
             if self._last.get(session) == key:
-                return parsed._replace(replies=())
+                return Parsed(MTA, (), parsed.delivery, folded=True)
             if len(self._last) >= self.MAX_SESSIONS:
                 self._last.clear()
             self._last[session] = key
         return parsed
 
 
-def parse(program: str, pid: str, msg: str) -> Parsed:
+def parse_message(msg: str) -> Parsed:
     # Each search starts where its literal first occurs (or the few characters a match may open
     # with before it): the same match as searching the whole message, without scanning every line.
     at = msg.find("smtp failed-command ")

@@ -7,17 +7,19 @@ postfix-out, postfix/submission, ...) as long as the last component is a Postfix
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from functools import lru_cache
 
 from ..reply import COMMANDS, DELIVERY_STATUSES, Parsed, Reply
 from .limits import MAX_CACHED_TEXT, MAX_COUNTERS_TEXT, Implausible, count
+from .message import MessageParser
 from .pattern import word
 from .replytext import replies_in
 
 MTA = "postfix"
 NOTHING = Parsed(MTA)  # a Postfix line without replies or delivery: shared, not rebuilt per line
 IMPLAUSIBLE = Parsed(MTA, implausible=True)
-SERVICES = frozenset({
+SERVICES: frozenset[str] = frozenset({
     "smtpd", "smtp", "lmtp", "postscreen", "cleanup", "qmgr", "local", "virtual", "pipe", "error", "retry",
     "bounce", "discard", "pickup", "anvil", "tlsmgr", "tlsproxy", "proxymap", "trivial-rewrite", "master",
     "scache", "verify", "dnsblog", "flush", "showq", "spawn", "oqmgr", "postlogd", "postlog", "sendmail",
@@ -98,7 +100,7 @@ def is_postfix(program: str) -> bool:
     return bool(slash) and bool(head) and service in SERVICES
 
 
-class PostfixParser:
+class PostfixParser(MessageParser):
     """Parses Postfix messages; remembers just enough to count a shared reply once.
 
     A reply to the session or the transaction (at the greeting, to EHLO, MAIL, the end of DATA) covers
@@ -118,9 +120,10 @@ class PostfixParser:
         # hashes, as a line's text is never kept: of the smtp pid (without one, of the queue id) -> of
         # "queue id|delays|reply text"; of a queue id -> of the recipients whose last status was deferred
         self._last_data_reply: dict[int, int] = {}
-        self._deferred: dict[int, set[int]] = {}
+        # ordered: the oldest is dropped in O(1) (next(iter(dict)) after many deletions walks over their holes)
+        self._deferred: OrderedDict[int, set[int]] = OrderedDict()
 
-    def __call__(self, program: str, pid: str, msg: str) -> Parsed:
+    def parse(self, program: str, pid: str, msg: str) -> Parsed:
         try:
             if msg.startswith("disconnect from "):  # one in ten lines: settled before scanning for the rest
                 counters = msg[msg.find(" ", 16) + 1 :]
@@ -159,14 +162,17 @@ class PostfixParser:
         replies = _client_replies(text, "RCPT" if probe else "DATA") if text else ()
         if probe:
             return Parsed(MTA, replies)
+        folded = False
         if replies and replies[0].command in _PER_TRANSACTION and not (
             replies[0].command in ("DATA", "BDAT") and _lmtp(program, msg)
         ):
             replies = self._once_per_transaction(pid, msg, text, replies)
+            folded = not replies
         if status == "expired":
-            return Parsed(MTA, replies, status, deliveries=len(self._deferred.pop(hash(msg[: msg.find(":")]), ())) or 1)
+            waited = len(self._deferred.pop(hash(msg[: msg.find(":")]), ())) or 1
+            return Parsed(MTA, replies, status, deliveries=waited, folded=folded)
         self._note(msg, status)
-        return Parsed(MTA, replies, status)
+        return Parsed(MTA, replies, status, folded=folded)
 
     def _note(self, msg: str, status: str) -> None:
         """Remember the recipient of a deferral until it is sent, bounced or expired."""
@@ -176,7 +182,7 @@ class PostfixParser:
         queue_id, recipient = hash(msg[: msg.find(":")]), hash(msg[start + 4 : msg.find(">", start)])
         if status == "deferred":
             if queue_id not in self._deferred and len(self._deferred) >= self.MAX_DEFERRED:
-                del self._deferred[next(iter(self._deferred))]
+                self._deferred.popitem(last=False)
             self._deferred.setdefault(queue_id, set()).add(recipient)
         elif (waiting := self._deferred.get(queue_id)) is not None:
             waiting.discard(recipient)

@@ -6,6 +6,7 @@ import re
 
 from ..reply import Parsed
 from .limits import MAX_COUNT, Implausible
+from .message import MessageParser
 from .pattern import word
 from .replytext import replies_in
 
@@ -47,7 +48,14 @@ def is_sendmail(program: str) -> bool:
     return program == "sendmail" or program.startswith("sm-")
 
 
-def parse(program: str, pid: str, msg: str) -> Parsed:
+class SendmailParser(MessageParser):
+    """Sendmail's lines each stand alone: no state."""
+
+    def parse(self, program: str, pid: str, msg: str) -> Parsed:
+        return parse_message(msg)
+
+
+def parse_message(msg: str) -> Parsed:
     try:
         # Each search starts where its literal first occurs: the same match as searching the whole message.
         if "reject=" in msg:
