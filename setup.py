@@ -27,6 +27,7 @@ HOT_PATH = [
     "exporter/smtp_reply_exporter/parse/sendmail.py",
     "exporter/smtp_reply_exporter/parse/opensmtpd.py",
     "exporter/smtp_reply_exporter/ingest.py",
+    "exporter/smtp_reply_exporter/batch.py",
     "exporter/smtp_reply_exporter/details.py",
     "exporter/smtp_reply_exporter/delays.py",
     "exporter/smtp_reply_exporter/providers.py",

@@ -30,8 +30,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from generate import generate
 from replay import SOURCE, replay
 from smtp_reply_exporter import unparsed
+from smtp_reply_exporter.batch import Batch
 from smtp_reply_exporter.ingest import Ingest
-from smtp_reply_exporter.metrics import Batch, Counts
+from smtp_reply_exporter.metrics import Counts
 from smtp_reply_exporter.parse import postfix
 
 CHUNK = 1 << 18

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import TypeVar
 
 from . import delays, providers, sessions
-from .metrics import Batch, Histogram
+from .batch import Batch, Histogram
 from .reply import Parsed
 
 K = TypeVar("K")

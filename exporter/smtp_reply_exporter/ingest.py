@@ -6,10 +6,11 @@ import logging
 from collections.abc import Callable
 
 from . import providers, unparsed
+from .batch import Batch, Merges
 from .details import Details
-from .metrics import Batch, Counts, SourceStats
 from .parse import LineParser
 from .reply import Parsed, Reply
+from .stats import SourceStats
 from .unwrap import Unwrapper
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ OnUnparsed = Callable[[int, str], None]  # (1-based line number, a line with a r
 class Ingest:
     """Counts what every line says. One instance per process; called from one thread at a time."""
 
-    def __init__(self, counts: Counts, mta: str = "auto", remote_providers: providers.ProviderMap | None = None,
+    def __init__(self, counts: Merges, mta: str = "auto", remote_providers: providers.ProviderMap | None = None,
                  log_format: str = "auto") -> None:
         self.counts = counts
         self.parser = LineParser(mta, log_format)

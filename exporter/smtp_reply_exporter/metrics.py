@@ -8,7 +8,6 @@ from __future__ import annotations
 import platform
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.machinery import EXTENSION_SUFFIXES
 from typing import Any, NamedTuple
@@ -18,59 +17,19 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from . import __version__, parse
+from .batch import Batch, Histogram, RemoteKey, ReplyKey, SessionKey
 from .codes import knowledge_base
 from .delays import BUCKETS, STAGES
-from .stats import SourceStats as SourceStats  # re-exported: ingest.py imports it from here
+from .stats import SourceStats as SourceStats  # re-exported
 
 # setup.py compiles the parsers with mypyc when it can: the package then holds them as extension modules
 VARIANT = "compiled" if parse.__file__ is not None and parse.__file__.endswith(tuple(EXTENSION_SUFFIXES)) else "pure"
 
-ReplyKey = tuple[str, str, str, str, str]  # mta, role, command, code, enhanced_code
-RemoteKey = tuple[str, str, str, str, str]  # mta, provider, command, code, enhanced_code (client role only)
-SessionKey = tuple[str, str, str, str]  # mta, role, end, command
 DEFAULT_MAX_SERIES = 10_000
 # Why a count was not exported: "unregistered" when a series with a code outside the knowledge base
 # found its share of the cap full, "cap" when the whole cap was, "remote_cap" when a remote reply's
 # provider-labelled copy found max_series such copies (its reply is exported all the same).
 SERIES_DROP_REASONS = ("unregistered", "cap", "remote_cap")
-
-
-@dataclass
-class Histogram:
-    """Observations per bucket of delays.BUCKETS (the last one +Inf) and their sum; cumulated at scrape time."""
-
-    counts: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
-    total: float = 0.0
-
-    def observe(self, index: int, seconds: float, times: int = 1) -> None:
-        self.counts[index] += times
-        self.total += seconds * times
-
-    def add(self, other: Histogram) -> None:
-        for i, n in enumerate(other.counts):
-            self.counts[i] += n
-        self.total += other.total
-
-    def copy(self) -> Histogram:
-        return Histogram(list(self.counts), self.total)
-
-
-@dataclass
-class Batch:
-    """Counts of one chunk of lines and its line tallies, built without locks and merged in one step."""
-
-    replies: dict[ReplyKey, int] = field(default_factory=dict)
-    warnings: dict[ReplyKey, int] = field(default_factory=dict)
-    deliveries: dict[tuple[str, str], int] = field(default_factory=dict)
-    unparsed: dict[tuple[str, str], int] = field(default_factory=dict)  # (mta, program): lines, see unparsed.py
-    remote: dict[RemoteKey, int] = field(default_factory=dict)  # client-role replies by provider, see details.py
-    sessions: dict[SessionKey, int] = field(default_factory=dict)
-    delays: dict[tuple[str, str], Histogram] = field(default_factory=dict)  # (mta, status)
-    stages: dict[str, Histogram] = field(default_factory=dict)  # Postfix's delays=a/b/c/d, by stage
-    lines: int = 0
-    lines_unrecognised: int = 0
-    lines_with_replies: int = 0
-    bytes: int = 0
 
 
 class Snapshot(NamedTuple):

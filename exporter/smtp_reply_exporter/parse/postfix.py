@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from functools import lru_cache
 
 from ..reply import COMMANDS, DELIVERY_STATUSES, Parsed, Reply
 from .limits import MAX_CACHED_TEXT, MAX_COUNTERS_TEXT, Implausible, count
@@ -17,6 +16,7 @@ from .pattern import word
 from .replytext import replies_in
 
 MTA = "postfix"
+_MEMO = 1024  # distinct texts remembered by the memos below
 NOTHING = Parsed(MTA)  # a Postfix line without replies or delivery: shared, not rebuilt per line
 IMPLAUSIBLE = Parsed(MTA, implausible=True)
 SERVICES: frozenset[str] = frozenset({
@@ -38,7 +38,7 @@ _SAID = re.compile(
 _COUNTER = re.compile(r" ([a-z]++)=(\d++)")  # "rcpt=0/1": the accepted ones, before the slash
 # Address verification probes ("status=deliverable (250 2.1.5 Ok)"): the remote's reply to RCPT, no delivery.
 _PROBE_STATUSES = ("deliverable", "undeliverable")
-_STATUSES = (*DELIVERY_STATUSES, *_PROBE_STATUSES)
+_STATUS_WORDS = {status: status for status in (*DELIVERY_STATUSES, *_PROBE_STATUSES)}
 # qmgr defers a recipient of a destination it holds back without a try, quoting an earlier reply
 _SUSPENDED = "delivery temporarily suspended: "
 # Replies to the session or the whole transaction: logged on the line of each recipient they hit
@@ -83,11 +83,21 @@ INFERRED_FROM_COUNTER = {
 }
 
 
+_commands: dict[str, str] = {}  # phrase -> command: a few phrases make every line, so remembered (bounded)
+
+
 def command_of(phrase: str) -> str:
     """The SMTP command label for a logged phrase; "" when it is not one we know."""
-    phrase = phrase.strip()
-    command = _COMMAND_PHRASES.get(phrase) or phrase.split(" ", 1)[0].upper()
-    return command if command in COMMANDS else ""
+    command = _commands.get(phrase)
+    if command is None:
+        words = phrase.strip()
+        command = _COMMAND_PHRASES.get(words) or words.split(" ", 1)[0].upper()
+        command = command if command in COMMANDS else ""
+        if len(phrase) <= MAX_CACHED_TEXT:
+            if len(_commands) >= _MEMO:
+                _commands.clear()
+            _commands[phrase] = command
+    return command
 
 
 def is_message(msg: str) -> bool:
@@ -131,7 +141,7 @@ class PostfixParser(MessageParser):
                     return _disconnect(counters)
                 if len(counters) > MAX_COUNTERS_TEXT:
                     raise Implausible("disconnect counters")
-                return _disconnect.__wrapped__(counters)
+                return _read_counters(counters)
             if "reject" in msg:
                 m = _REJECT.match(msg)
                 if m is not None:
@@ -212,15 +222,17 @@ def _lmtp(program: str, msg: str) -> bool:
 
 
 def _status(msg: str, at: int) -> tuple[str | None, str]:
-    """The delivery (or probe) status after "status=" and the text in the parentheses that follow it."""
-    for status in _STATUSES:
-        if msg.startswith(status, at):
-            end = at + len(status)
-            if msg.startswith(" (", end):
-                return status, msg[end + 2 : msg.rfind(")")]
-            if end == len(msg) or not msg[end].isalnum():
-                return status, ""
-    return None, ""
+    """The delivery (or probe) status after "status=" (a whole word) and the text in the parentheses that
+    follow it."""
+    end, size = at, len(msg)
+    while end < size and msg[end].isalnum():
+        end += 1
+    status = _STATUS_WORDS.get(msg[at:end])
+    if status is None:
+        return None, ""
+    if msg.find(" (", end, end + 2) == end:
+        return status, msg[end + 2 : msg.rfind(")")]
+    return status, ""
 
 
 def _client_replies(text: str, bare: str = "DATA") -> tuple[Reply, ...]:
@@ -228,22 +240,36 @@ def _client_replies(text: str, bare: str = "DATA") -> tuple[Reply, ...]:
     as in `status=sent (250 2.0.0 Ok)`, the final reply to DATA (to RCPT for a probe: `bare`)."""
     said = _SAID.search(text) if " said: " in text or "refused to talk to me: " in text else None
     if said is not None:
-        if said.group(0).startswith("refused"):
+        start, end = said.span()  # one call: each method of a match costs as much as a short search
+        opening = text[start]
+        if opening == "r":  # "refused to talk to me: "
             command = "CONNECT"
-        elif said.group(0).startswith("SASL"):
+        elif opening == "S":  # "SASL authentication failed; server ... said: "
             command = "AUTH"
         else:
             # "(in reply to <phrase> command)": the first opening and the first close after it
-            at = text.find("(in reply to ", said.end())
+            at = text.find("(in reply to ", end)
             close = text.find(" command)", at + 14) if at >= 0 else -1
             command = command_of(text[at + 13 : close]) if close >= 0 else ""
-        return replies_in(text, "client", command, said.end())
+        return replies_in(text, "client", command, end)
     return replies_in(text, "client", bare)
 
 
-@lru_cache(maxsize=1024)
+_disconnects: dict[str, Parsed] = {}  # counters -> what they prove: few distinct strings (bounded)
+
+
 def _disconnect(counters: str) -> Parsed:
-    """Replies proven by "ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4"; few distinct strings, so cached."""
+    """Replies proven by "ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4"; few distinct strings, so remembered
+    (the caller keeps texts longer than MAX_CACHED_TEXT out)."""
+    found = _disconnects.get(counters)
+    if found is None:
+        if len(_disconnects) >= _MEMO:
+            _disconnects.clear()
+        found = _disconnects[counters] = _read_counters(counters)
+    return found
+
+
+def _read_counters(counters: str) -> Parsed:
     out = []
     for name, digits in _COUNTER.findall(" " + counters):
         inferred = INFERRED_FROM_COUNTER.get(name)
