@@ -11,25 +11,28 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from functools import lru_cache
+from typing import Final
 
 from .parse import exim, opensmtpd, postfix, sendmail
 
 # Upper bounds in seconds, from a local delivery (0.1 s) to the usual queue lifetime (5 days).
-BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
-           14400.0, 43200.0, 86400.0, 172800.0, 432000.0)
+BUCKETS: Final[tuple[float, ...]] = (
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
+    14400.0, 43200.0, 86400.0, 172800.0, 432000.0,
+)
 # Postfix's delays=a/b/c/d, in order (postconf(5), "delays")
-STAGES = ("before_queue_manager", "in_queue_manager", "connection_setup", "transmission")
-MAX_SECONDS = 10 * 365 * 86400.0  # beyond any queue lifetime: a line that says more is not believed
+STAGES: Final[tuple[str, ...]] = ("before_queue_manager", "in_queue_manager", "connection_setup", "transmission")
+MAX_SECONDS: Final = 10 * 365 * 86400.0  # beyond any queue lifetime: a line that says more is not believed
 
-_SECONDS = r"\d{1,10}(?:\.\d{1,9})?"
-_POSTFIX = re.compile(rf" delay=({_SECONDS})(?:, delays=({_SECONDS})/({_SECONDS})/({_SECONDS})/({_SECONDS}))?")
+_SECONDS: Final = r"\d{1,10}(?:\.\d{1,9})?"
+_POSTFIX: Final = re.compile(rf" delay=({_SECONDS})(?:, delays=({_SECONDS})/({_SECONDS})/({_SECONDS})/({_SECONDS}))?")
 # Exim's readconf_printtime (1w2d3h4m5s), or "1.234s" under +millisec; "-" when the clock went back
-_EXIM = re.compile(r" QT=(?:(\d{1,6})w)?(?:(\d{1,2})d)?(?:(\d{1,2})h)?(?:(\d{1,2})m)?"
+_EXIM: Final = re.compile(r" QT=(?:(\d{1,6})w)?(?:(\d{1,2})d)?(?:(\d{1,2})h)?(?:(\d{1,2})m)?"
                    r"(?:(\d{1,10}(?:\.\d{1,3})?)s)?")
-_SENDMAIL = re.compile(r", delay=(?:(\d{1,6})\+)?(\d{2,6}):(\d\d):(\d\d)")
-_OPENSMTPD = re.compile(r" delay=(?:(\d{1,9})d)?(?:(\d{1,2})h)?(?:(\d{1,2})m)?(?:(\d{1,2})s)?")
-_UNITS_EXIM = (604800.0, 86400.0, 3600.0, 60.0, 1.0)
-_UNITS_OPENSMTPD = (86400.0, 3600.0, 60.0, 1.0)
+_SENDMAIL: Final = re.compile(r", delay=(?:(\d{1,6})\+)?(\d{2,6}):(\d\d):(\d\d)")
+_OPENSMTPD: Final = re.compile(r" delay=(?:(\d{1,9})d)?(?:(\d{1,2})h)?(?:(\d{1,2})m)?(?:(\d{1,2})s)?")
+_UNITS_EXIM: Final[tuple[float, ...]] = (604800.0, 86400.0, 3600.0, 60.0, 1.0)
+_UNITS_OPENSMTPD: Final[tuple[float, ...]] = (86400.0, 3600.0, 60.0, 1.0)
 
 
 def bucket(seconds: float) -> int:
@@ -44,7 +47,7 @@ def delay_of(mta: str, line: str) -> tuple[float | None, tuple[float, float, flo
 
 # Where each MTA's delay field starts and what follows it on the line: Postfix's delays= is followed by dsn=,
 # Sendmail's delay= by xdelay=, OpenSMTPD's by result=; Exim's QT= by a space or the end of the line.
-_FIELDS = {postfix.MTA: (" delay=", ", dsn="), sendmail.MTA: (", delay=", ", xdelay="),
+_FIELDS: Final = {postfix.MTA: (" delay=", ", dsn="), sendmail.MTA: (", delay=", ", xdelay="),
            opensmtpd.MTA: (" delay=", " result="), exim.MTA: (" QT=", " ")}
 
 
@@ -64,7 +67,7 @@ def field_of(mta: str, line: str) -> str:
     return line[start : line.find(follows, start)][: _FIELD_MAX + 1]
 
 
-_FIELD_MAX = 120  # longer than any real field: a longer one is cut, and then not believed
+_FIELD_MAX: Final = 120  # longer than any real field: a longer one is cut, and then not believed
 
 
 @lru_cache(maxsize=4096)

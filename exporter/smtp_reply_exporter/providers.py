@@ -13,16 +13,17 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Final
 
 from .parse import exim, opensmtpd, postfix, sendmail
 
-OTHER = "other"
-MAX_PROVIDERS = 64  # label values: a mapping file cannot make the label unbounded
-MAX_HOST = 253  # the longest DNS name
-_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
-_SUFFIX = re.compile(r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
-_ADDRESS = re.compile(r"[0-9.]+|.*:.*")  # an IPv4 or IPv6 address where a name would be
+OTHER: Final = "other"
+MAX_PROVIDERS: Final = 64  # label values: a mapping file cannot make the label unbounded
+MAX_HOST: Final = 253  # the longest DNS name
+_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_LABEL: Final = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"  # one DNS label
+_SUFFIX: Final = re.compile(rf"(?=.{{1,253}}$)(?:{_LABEL}\.)*{_LABEL}")
+_ADDRESS: Final = re.compile(r"[0-9.]+|.*:.*")  # an IPv4 or IPv6 address where a name would be
 
 
 class ProvidersError(ValueError):
@@ -117,15 +118,17 @@ def parse(data: Any, where: str = "providers.json") -> ProviderMap:
 
 # Where each MTA names the remote server that replied, in a line with client-role replies. Bounded names
 # that stop at "=": a line of "relay=relay=..." cannot make each start scan the rest of the line.
-_POSTFIX_RELAY = re.compile(r"relay=([^\s\[\],=]{1,253}+)\[")  # "relay=mx.example.org[192.0.2.7]:25"
-_POSTFIX_HOST = re.compile(r"(?:host|server) ([^\s\[\]]{1,253}+)\[")  # "host mx[ip] said:", "refused to talk to me"
-_EXIM_CALLOUT = re.compile(r" from ([^\s\[\]]{1,253}+) \[[^\[\]\s]{1,64}+\] was: ")  # callouts name the callout target
-_EXIM_HOST = re.compile(r"\bH=([^\s\[\]()=]{1,253}+) \[")  # "H=mx.example.org [192.0.2.7]"
-_SENDMAIL_RELAY = re.compile(r"relay=([^\s,\[\]]++)")  # "relay=mx.example.org. [192.0.2.7]"
-_OPENSMTPD_RELAY = re.compile(r'relay="[^"(]*+\(([^\s()"]++)\)"|relay="([^\s"\[]++)')  # 'relay="ip (name)"'
+_POSTFIX_RELAY: Final = re.compile(r"relay=([^\s\[\],=]{1,253}+)\[")  # "relay=mx.example.org[192.0.2.7]:25"
+# "host mx[ip] said:", "refused to talk to me"
+_POSTFIX_HOST: Final = re.compile(r"(?:host|server) ([^\s\[\]]{1,253}+)\[")
+# callouts name the callout target
+_EXIM_CALLOUT: Final = re.compile(r" from ([^\s\[\]]{1,253}+) \[[^\[\]\s]{1,64}+\] was: ")
+_EXIM_HOST: Final = re.compile(r"\bH=([^\s\[\]()=]{1,253}+) \[")  # "H=mx.example.org [192.0.2.7]"
+_SENDMAIL_RELAY: Final = re.compile(r"relay=([^\s,\[\]]++)")  # "relay=mx.example.org. [192.0.2.7]"
+_OPENSMTPD_RELAY: Final = re.compile(r'relay="[^"(]*+\(([^\s()"]++)\)"|relay="([^\s"\[]++)')  # 'relay="ip (name)"'
 
 
-_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")  # what the fast cut of a relay= field must be
+_HOST: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")  # what the fast cut of a relay= field must be
 
 
 def host_of(mta: str, line: str) -> str | None:

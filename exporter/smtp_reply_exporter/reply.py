@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Final
 
-ROLES = ("server", "client")  # server: our MTA replied to a client; client: a remote server replied to us
-DELIVERY_STATUSES = ("sent", "deferred", "bounced", "expired")
+# server: our MTA replied to a client; client: a remote server replied to us
+ROLES: Final[tuple[str, ...]] = ("server", "client")
+DELIVERY_STATUSES: Final[tuple[str, ...]] = ("sent", "deferred", "bounced", "expired")
 COMMANDS: Final = frozenset({
     "CONNECT", "EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "BDAT", "QUIT", "RSET", "NOOP",
     "AUTH", "STARTTLS", "VRFY", "EXPN", "ETRN", "XCLIENT", "XFORWARD", "HELP",

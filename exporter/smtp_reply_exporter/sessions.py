@@ -10,29 +10,30 @@ that the other lines cost one search of the chunk's text.
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from .parse import exim, opensmtpd, postfix, sendmail
 from .reply import COMMANDS, Reply
 
-ENDS = ("quit", "lost", "timeout", "too_many_errors", "rejected")
+ENDS: Final[tuple[str, ...]] = ("quit", "lost", "timeout", "too_many_errors", "rejected")
 End = tuple[str, str, str]  # role, end, command ("" when the log does not say)
 
 # Literals that every line of a text-logged end holds, per MTA: a chunk without them has none.
-NEEDLES: dict[str, tuple[str, ...]] = {
+NEEDLES: Final[dict[str, tuple[str, ...]]] = {
     postfix.MTA: (" after ",),  # smtpd: "lost connection after RCPT from", "timeout after", "too many errors after"
     exim.MTA: ("while reading ", "timeout", "dropped: too many", "closed by DROP"),
     sendmail.MTA: ("lost input channel", "timeout waiting for input"),
     opensmtpd.MTA: (" smtp disconnected reason=",),
 }
 # Postfix smtpd's state names: END-OF-MESSAGE is the reply after the message body
-_POSTFIX_STATE = {"END-OF-MESSAGE": "DATA", "UNKNOWN": ""}
-_POSTFIX_SERVER = re.compile(
+_POSTFIX_STATE: Final = {"END-OF-MESSAGE": "DATA", "UNKNOWN": ""}
+_POSTFIX_SERVER: Final = re.compile(
     r"(lost connection|timeout|too many errors) after ([A-Z][A-Z-]{0,19})(?: \(\d++ bytes\))? from ")
-_POSTFIX_ENDS = {"lost connection": "lost", "timeout": "timeout", "too many errors": "too_many_errors"}
+_POSTFIX_ENDS: Final = {"lost connection": "lost", "timeout": "timeout", "too many errors": "too_many_errors"}
 # smtp client, on a delivery line: "status=deferred (lost connection with mx[ip] while sending RCPT TO)"
-_POSTFIX_CLIENT = re.compile(r"status=\w++ \((?:lost connection with (\S++)|conversation with (\S++) timed out) "
+_POSTFIX_CLIENT: Final = re.compile(r"status=\w++ \((?:lost connection with (\S++)|conversation with (\S++) timed out) "
                              r"while ([^()]{1,80})\)")
-_POSTFIX_CLIENT_PHASES = (  # Postfix's smtp_proto.c descriptions, by their opening words
+_POSTFIX_CLIENT_PHASES: Final = (  # Postfix's smtp_proto.c descriptions, by their opening words
     ("receiving the initial server greeting", "CONNECT"), ("performing the EHLO", "EHLO"),
     ("performing the HELO", "HELO"), ("performing the LHLO", "LHLO"), ("receiving the STARTTLS", "STARTTLS"),
     ("sending XFORWARD", "XFORWARD"), ("sending MAIL", "MAIL"), ("sending RCPT", "RCPT"), ("sending DATA", "DATA"),
@@ -40,7 +41,7 @@ _POSTFIX_CLIENT_PHASES = (  # Postfix's smtp_proto.c descriptions, by their open
     ("sending RSET", "RSET"), ("sending QUIT", "QUIT"), ("sending HELO", "HELO"),
 )
 # Exim's smtp_in.c wordings, as literals that the line holds (each pair in this order)
-_EXIM = (
+_EXIM: Final = (
     (("unexpected disconnection while reading SMTP command from ",), "lost", ""),
     (("unexpected disconnection while reading SMTP data",), "lost", "DATA"),
     (("SMTP connection from ", " lost while reading message data"), "lost", "DATA"),
@@ -50,13 +51,13 @@ _EXIM = (
     (("dropped: too many unrecognized commands",), "too_many_errors", ""),
     (("SMTP connection from ", " closed by DROP in ACL"), "rejected", ""),
 )
-_EXIM_LAST_COMMAND = re.compile(r'\(last command was "([A-Za-z]{1,10})')
-_SENDMAIL_LOST = re.compile(r"lost input channel from [^\n]{1,300}? to \S{1,64}+ after ([a-z]{1,10})\b")
-_SENDMAIL_TIMEOUT = re.compile(
+_EXIM_LAST_COMMAND: Final = re.compile(r'\(last command was "([A-Za-z]{1,10})')
+_SENDMAIL_LOST: Final = re.compile(r"lost input channel from [^\n]{1,300}? to \S{1,64}+ after ([a-z]{1,10})\b")
+_SENDMAIL_TIMEOUT: Final = re.compile(
     r"timeout waiting for input from \S++ during (server cmd read|message collect|client \S++)")
-_OPENSMTPD = re.compile(r' smtp disconnected reason=(disconnect|timeout|"io-error)')
-_OPENSMTPD_ENDS = {"disconnect": "lost", "timeout": "timeout", '"io-error': "lost"}
-_POSTFIX_DELIVERY = re.compile(r"\[(\d++)\]: (\w++): ")  # pid and queue id of a delivery line
+_OPENSMTPD: Final = re.compile(r' smtp disconnected reason=(disconnect|timeout|"io-error)')
+_OPENSMTPD_ENDS: Final = {"disconnect": "lost", "timeout": "timeout", '"io-error': "lost"}
+_POSTFIX_DELIVERY: Final = re.compile(r"\[(\d++)\]: (\w++): ")  # pid and queue id of a delivery line
 
 
 def _command(word: str) -> str:

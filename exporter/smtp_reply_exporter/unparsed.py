@@ -7,6 +7,7 @@ no reply are looked at, so a line with replies costs nothing more.
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from .parse import exim, opensmtpd, postfix, sendmail, syslog
 from .reply import Parsed
@@ -17,20 +18,20 @@ from .reply import Parsed
 # duration ("after 300 seconds"). One pattern per opening literal, so that a pass over a chunk is a fast
 # literal search (a pattern opening with a character class, or with a lone space, costs several times
 # more), and per MTA only the openings it writes replies after. Linear: no nested repetition.
-_BASIC = r"[2-5][0-9][0-9][ -](?!(?:seconds?|secs?|minutes?|hours?|days?|bytes|ms)\b)(?:[A-Za-z<]|[245]\.[0-9])"
-_ENHANCED = r"[245]\.[0-9]{1,3}\.[0-9]{1,3}(?![\w.])"
-_OPENINGS = {
+_BASIC: Final = r"[2-5][0-9][0-9][ -](?!(?:seconds?|secs?|minutes?|hours?|days?|bytes|ms)\b)(?:[A-Za-z<]|[245]\.[0-9])"
+_ENHANCED: Final = r"[245]\.[0-9]{1,3}\.[0-9]{1,3}(?![\w.])"
+_OPENINGS: Final = {
     postfix.MTA: (": ", r"\("),  # "said: 550 ...", "status=sent (250 ...)"
     exim.MTA: (": ", '"'),  # "after RCPT TO:<a@b>: 550 ...", 'C="250 ..."'
     sendmail.MTA: (": ", "re(?:ject|ply)="),  # "stat=Deferred: 451 ...", "reject=550 ...", "reply=550 ..."
     opensmtpd.MTA: (": ", '"'),  # 'result="550 ..."', 'stat="250 ..."'
 }
-_ANY_MTA = tuple(sorted({opening for openings in _OPENINGS.values() for opening in openings}))
-REPLY_SHAPED = {mta: tuple(re.compile(rf"{opening}(?:{_BASIC}|{_ENHANCED})") for opening in openings)
+_ANY_MTA: Final = tuple(sorted({opening for openings in _OPENINGS.values() for opening in openings}))
+REPLY_SHAPED: Final = {mta: tuple(re.compile(rf"{opening}(?:{_BASIC}|{_ENHANCED})") for opening in openings)
                 for mta, openings in {**_OPENINGS, "": _ANY_MTA}.items()}
 # Lines that hold a reply-shaped token which is not a reply on the wire, by MTA (searched on the message).
-_VERSION = r"\bversion [0-9]"  # startup banners ("daemon started -- version 2.11.3")
-KNOWN_NOT_REPLIES: dict[str, re.Pattern[str]] = {
+_VERSION: Final = r"\bversion [0-9]"  # startup banners ("daemon started -- version 2.11.3")
+KNOWN_NOT_REPLIES: Final[dict[str, re.Pattern[str]]] = {
     # anvil's rate figure ("rate limit exceeded: 334 from"); cleanup's milter and header/body actions,
     # which log only the enhanced code of the reply smtpd sends; qmgr quoting the reply that made it hold
     # a destination back (no try)
@@ -45,13 +46,13 @@ KNOWN_NOT_REPLIES: dict[str, re.Pattern[str]] = {
     opensmtpd.MTA: re.compile(_VERSION),
 }
 # The `program` label: a closed set per MTA (Postfix by its service, whatever its syslog_name), else "other".
-PROGRAMS: dict[str, frozenset[str]] = {
+PROGRAMS: Final[dict[str, frozenset[str]]] = {
     postfix.MTA: postfix.SERVICES,
     exim.MTA: frozenset({"exim", "exim4"}),
     sendmail.MTA: frozenset({"sendmail", "sm-mta", "sm-msp-queue"}),
     opensmtpd.MTA: frozenset({"smtpd", "opensmtpd"}),
 }
-OTHER = "other"
+OTHER: Final = "other"
 
 
 def find(lines: list[str], outcomes: list[Parsed | None], mtas: set[str]) -> list[tuple[int, str, str]]:

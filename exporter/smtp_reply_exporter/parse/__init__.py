@@ -4,7 +4,7 @@ shape of a message that comes without one (`journalctl -o cat`, a shipper that k
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from ..reply import Parsed
 from . import exim, opensmtpd, postfix, sendmail, syslog
@@ -22,17 +22,17 @@ class MtaParser(NamedTuple):
 
 
 # In the order messages without header are tried: the most distinctive shapes first.
-REGISTRY: dict[str, MtaParser] = {
+REGISTRY: Final[dict[str, MtaParser]] = {
     opensmtpd.MTA: MtaParser(opensmtpd.MTA, opensmtpd.is_opensmtpd, opensmtpd.OpenSmtpdParser, opensmtpd.is_message),
     exim.MTA: MtaParser(exim.MTA, exim.is_exim, exim.EximParser, exim.is_message, exim.EximParser.own_line),
     sendmail.MTA: MtaParser(sendmail.MTA, sendmail.is_sendmail, sendmail.SendmailParser, sendmail.is_message),
     postfix.MTA: MtaParser(postfix.MTA, postfix.is_postfix, postfix.PostfixParser, postfix.is_message),
 }
-MTA_CHOICES = ("auto", *REGISTRY)
+MTA_CHOICES: Final[tuple[str, ...]] = ("auto", *REGISTRY)
 # auto: a syslog header names the program; a line without one is read as a bare message. syslog: lines
 # without header are not recognised (but Exim's own mainlog). message: no line has a header.
-LOG_FORMATS = ("auto", "syslog", "message")
-MAX_PROGRAMS = 1024
+LOG_FORMATS: Final[tuple[str, ...]] = ("auto", "syslog", "message")
+MAX_PROGRAMS: Final = 1024
 
 
 class LineParser:

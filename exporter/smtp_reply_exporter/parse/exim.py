@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from ..reply import COMMANDS, Parsed, Reply
 from .limits import MAX_CACHED_TEXT, Implausible
@@ -17,15 +17,15 @@ from .message import MessageParser
 from .pattern import word
 from .replytext import replies_at, replies_in
 
-MTA = "exim"
+MTA: Final = "exim"
 # Exim's own prefix: date, optional zone, optional [pid], optional message id: 1Ai79e-0000Dq-8i
 # (before 4.97) or 1vPzAb-000ABC-1234 (4.97 and later).
-_STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [+-]\d{4})?"
+_STAMP: Final = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [+-]\d{4})?"
 # The prefix as it may open a message: timestamp, [pid], message id (its length is checked after).
-_PREFIX = re.compile(rf"(?:({_STAMP}) )?(?:\[(\d+)\] )?(?:([^\W_]{{6}}-[^\W_]*-[^\W_]*) )?")
+_PREFIX: Final = re.compile(rf"(?:({_STAMP}) )?(?:\[(\d+)\] )?(?:([^\W_]{{6}}-[^\W_]*-[^\W_]*) )?")
 # A line without syslog header is Exim's in one of its own forms: its prefix, a message id, a client's H=,
 # its session and queue-run lines.
-_MESSAGE = re.compile(
+_MESSAGE: Final = re.compile(
     rf"(?:{_STAMP} )?(?:\[\d++\] )?(?:[^\W_]{{6}}-[^\W_]++-[^\W_]++ |H=|SMTP (?:connection|call) from "
     r"|no (?:MAIL|host name) |Start queue run|End queue run|\w++ authenticator failed for )"
 )
@@ -33,29 +33,31 @@ _MESSAGE = re.compile(
 # anything: its end is the first ": " after the first opening that a reply follows (an opening later
 # could only find the same or none; one regex with ".+?" would try the gap again from each of them).
 # A bracketed host holds no bracket, so that each try stops at the next one.
-_REMOTE_ERROR = re.compile(
+_REMOTE_ERROR: Final = re.compile(
     r"(?:(?:SMTP error from remote mail server|LMTP error|PRDR error) after |Malformed SMTP reply in response to )"
 )
-_PER_RECIPIENT = ("LMTP error", "PRDR error")  # replies after the message, one per recipient: never folded
-_DURATION_AT_END = re.compile(r" DT=[\d.smhdw]++$")  # +deliver_time on a ** line: after the reply
-_REMOTE_REPLY = re.compile(r": (?:host \S++ \[[^\[\]]++\]: )?(?=[2-5]\d\d(?:[ -]|$))")
-_CONFIRMATION = re.compile(word('C="') + r'([^"\\]*+(?:\\.[^"\\]*+)*+)"')  # searched from its first " C=": Exim's field
-_CALLOUT = re.compile(r'(?:response to "([^"]*+)"(?: from \S++ \[[^\[\]]++\])? was|\((\w++) response was): ')
+# replies after the message, one per recipient: never folded
+_PER_RECIPIENT: Final[tuple[str, ...]] = ("LMTP error", "PRDR error")
+_DURATION_AT_END: Final = re.compile(r" DT=[\d.smhdw]++$")  # +deliver_time on a ** line: after the reply
+_REMOTE_REPLY: Final = re.compile(r": (?:host \S++ \[[^\[\]]++\]: )?(?=[2-5]\d\d(?:[ -]|$))")
+# searched from its first " C=": Exim's field
+_CONFIRMATION: Final = re.compile(word('C="') + r'([^"\\]*+(?:\\.[^"\\]*+)*+)"')
+_CALLOUT: Final = re.compile(r'(?:response to "([^"]*+)"(?: from \S++ \[[^\[\]]++\])? was|\((\w++) response was): ')
 # An ACL rejection is "rejected <command>", then no colon up to ": <code>". Found from the colon's side:
 # each stretch between two colons is looked at once, however many "rejected" it holds.
-_ACL_REJECTED = re.compile(  # "temporarily rejected" too: its "rejected" starts a word
+_ACL_REJECTED: Final = re.compile(  # "temporarily rejected" too: its "rejected" starts a word
     word("rejected ") + r"(RCPT|MAIL|after DATA|DATA|EHLO|HELO|VRFY|EXPN|ETRN|AUTH|STARTTLS|BDAT"
     r"|connection)\b"
 )
-_COLON_REPLY = re.compile(r": (?=[2-5]\d\d[ -])")  # also ends "authenticator failed for <anything>"
-SAME_REPLY_SECONDS = 2.0
-_NO_TRY = "retry time not reached"  # a == line of a queue run that skipped the message: no delivery attempt
-_RECEIVED_BY_SMTP = re.compile(r" P=e?smtps?a?\b")
-_DELIVERY = {"=>": "sent", "->": "sent", "*>": "sent", "==": "deferred", "**": "bounced"}
-NOTHING = Parsed(MTA)
-IMPLAUSIBLE = Parsed(MTA, implausible=True)
-_QUIT = Parsed(MTA, (Reply("server", "QUIT", "221", "", inferred=True),))
-_RECEIVED = {cmd: Parsed(MTA, (Reply("server", cmd, "250", "", inferred=True),)) for cmd in ("DATA", "BDAT")}
+_COLON_REPLY: Final = re.compile(r": (?=[2-5]\d\d[ -])")  # also ends "authenticator failed for <anything>"
+SAME_REPLY_SECONDS: Final = 2.0
+_NO_TRY: Final = "retry time not reached"  # a == line of a queue run that skipped the message: no delivery attempt
+_RECEIVED_BY_SMTP: Final = re.compile(r" P=e?smtps?a?\b")
+_DELIVERY: Final = {"=>": "sent", "->": "sent", "*>": "sent", "==": "deferred", "**": "bounced"}
+NOTHING: Final = Parsed(MTA)
+IMPLAUSIBLE: Final = Parsed(MTA, implausible=True)
+_QUIT: Final = Parsed(MTA, (Reply("server", "QUIT", "221", "", inferred=True),))
+_RECEIVED: Final = {cmd: Parsed(MTA, (Reply("server", cmd, "250", "", inferred=True),)) for cmd in ("DATA", "BDAT")}
 
 
 def _seconds(stamp: str) -> float | None:

@@ -6,28 +6,30 @@ is implausible: the parser gives it no replies and it is counted in lines_bad{re
 
 from __future__ import annotations
 
+from typing import Final
+
 # The largest count one line may stand for: a number of commands in a session (Postfix's
 # `disconnect ... rcpt=N`) or of recipients of one delivery line (Sendmail's `to=<a>,<b>`). Real lines
 # stay below it: clients end a session long before (Postfix's smtp client reuses a connection for 300 s
 # at most, Exim's for 500 messages) and Sendmail's to= list fits one syslog record (about 1 KiB). One
 # line cannot add more than this to a series, nor a number that overflows a float at scrape time or
 # that int() refuses.
-MAX_COUNT = 100_000
-_MAX_DIGITS = len(str(MAX_COUNT))
+MAX_COUNT: Final = 100_000
+_MAX_DIGITS: Final = len(str(MAX_COUNT))
 # The most replies one line may hold: a reply and those relayed inside it (a content filter's
 # "250 ... from MTA(...): 250 ..."), or Exim's replies to pipelined commands in C="...\n...". MTAs
 # write a few; a line of thousands would cost a step each.
-MAX_REPLIES = 100
+MAX_REPLIES: Final = 100
 # How far the lines of one multi-line reply may lie from its first line. Postfix keeps at most
 # line_length_limit (2,048) characters of a reply's lines; the bound keeps the search for the last
 # line of each reply short however many the line holds.
-MAX_REPLY_TEXT = 8192
+MAX_REPLY_TEXT: Final = 8192
 # The longest counters of a Postfix disconnect line ("ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4"):
 # smtpd writes at most 17 of them.
-MAX_COUNTERS_TEXT = 512
+MAX_COUNTERS_TEXT: Final = 512
 # Texts longer than this are parsed but never kept as cache or dictionary keys (a cache of 1,024
 # lines of 64 KiB would hold 64 MiB).
-MAX_CACHED_TEXT = 256
+MAX_CACHED_TEXT: Final = 256
 
 
 class Implausible(Exception):

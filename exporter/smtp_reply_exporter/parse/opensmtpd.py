@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from ..reply import COMMANDS, Parsed, Reply
 from .limits import Implausible
@@ -10,22 +11,22 @@ from .message import MessageParser
 from .pattern import word
 from .replytext import replies_in
 
-MTA = "opensmtpd"
-_FAILED = re.compile(word('smtp failed-command command="') + r'([^"\\]*+(?:\\.[^"\\]*+)*+)" result="')
-_BAD_INPUT = re.compile(word('smtp bad-input result="'))
+MTA: Final = "opensmtpd"
+_FAILED: Final = re.compile(word('smtp failed-command command="') + r'([^"\\]*+(?:\\.[^"\\]*+)*+)" result="')
+_BAD_INPUT: Final = re.compile(word('smtp bad-input result="'))
 # "mta delivery ... result=...": the first result= after the first "delivery " (a search for
 # "delivery .*?result=" would scan again from every later "delivery ").
-_DELIVERY = re.compile(r"\b(?:mta|mda|lka)? ?delivery ")
-_RESULT = re.compile(word("result=") + r'"?(\w++)"?(?: stat="([^"\n]*+)")?')
-_OLD_FAILED = re.compile(r'smtp-in: Failed command on session \w++: "([^"]*+)" => ')
-_EVPID = re.compile(word("evpid=") + r"([0-9a-f]{8})")
-_RESULTS = {"Ok": "sent", "TempFail": "deferred", "PermFail": "bounced", "Loop": "bounced"}
-NOTHING = Parsed(MTA)
-IMPLAUSIBLE = Parsed(MTA, implausible=True)
-_QUIT = Parsed(MTA, (Reply("server", "QUIT", "221", "", inferred=True),))
+_DELIVERY: Final = re.compile(r"\b(?:mta|mda|lka)? ?delivery ")
+_RESULT: Final = re.compile(word("result=") + r'"?(\w++)"?(?: stat="([^"\n]*+)")?')
+_OLD_FAILED: Final = re.compile(r'smtp-in: Failed command on session \w++: "([^"]*+)" => ')
+_EVPID: Final = re.compile(word("evpid=") + r"([0-9a-f]{8})")
+_RESULTS: Final = {"Ok": "sent", "TempFail": "deferred", "PermFail": "bounced", "Loop": "bounced"}
+NOTHING: Final = Parsed(MTA)
+IMPLAUSIBLE: Final = Parsed(MTA, implausible=True)
+_QUIT: Final = Parsed(MTA, (Reply("server", "QUIT", "221", "", inferred=True),))
 # A line without syslog header: a session id (16 hex digits) and the process that logs (6.4 and later), or
 # the older "smtp-in: ..." and "mta-out: ..." prefixes.
-_MESSAGE = re.compile(r"[0-9a-f]{16} (?:smtp|mta|mda|lka|delivery) |smtp-in: |mta-out: ")
+_MESSAGE: Final = re.compile(r"[0-9a-f]{16} (?:smtp|mta|mda|lka|delivery) |smtp-in: |mta-out: ")
 
 
 def is_message(msg: str) -> bool:

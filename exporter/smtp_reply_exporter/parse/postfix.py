@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from typing import Final
 
 from ..reply import COMMANDS, DELIVERY_STATUSES, Parsed, Reply
 from .limits import MAX_CACHED_TEXT, MAX_COUNTERS_TEXT, Implausible, count
@@ -15,11 +16,11 @@ from .message import MessageParser
 from .pattern import word
 from .replytext import replies_in
 
-MTA = "postfix"
-_MEMO = 1024  # distinct texts remembered by the memos below
-NOTHING = Parsed(MTA)  # a Postfix line without replies or delivery: shared, not rebuilt per line
-IMPLAUSIBLE = Parsed(MTA, implausible=True)
-SERVICES: frozenset[str] = frozenset({
+MTA: Final = "postfix"
+_MEMO: Final = 1024  # distinct texts remembered by the memos below
+NOTHING: Final = Parsed(MTA)  # a Postfix line without replies or delivery: shared, not rebuilt per line
+IMPLAUSIBLE: Final = Parsed(MTA, implausible=True)
+SERVICES: Final[frozenset[str]] = frozenset({
     "smtpd", "smtp", "lmtp", "postscreen", "cleanup", "qmgr", "local", "virtual", "pipe", "error", "retry",
     "bounce", "discard", "pickup", "anvil", "tlsmgr", "tlsproxy", "proxymap", "trivial-rewrite", "master",
     "scache", "verify", "dnsblog", "flush", "showq", "spawn", "oqmgr", "postlogd", "postlog", "sendmail",
@@ -29,24 +30,24 @@ SERVICES: frozenset[str] = frozenset({
 
 # "NOQUEUE: reject: RCPT from host[1.2.3.4]: 550 ...", "<qid>: milter-reject: END-OF-MESSAGE from ...",
 # postscreen "NOQUEUE: reject: RCPT from [1.2.3.4]:5678: 550 ..."
-_REJECT = re.compile(r"(?:NOQUEUE|\w+): (reject|milter-reject|reject_warning): ([A-Z-]+) from \S+: ")
+_REJECT: Final = re.compile(r"(?:NOQUEUE|\w+): (reject|milter-reject|reject_warning): ([A-Z-]+) from \S+: ")
 # "proxy-accept: END-OF-MESSAGE: 250 2.0.0 Ok: queued as ..." (before-queue content filter)
-_PROXY = re.compile(r"(?:NOQUEUE|\w+): proxy-(?:accept|reject): ([A-Z-]+): ")
-_SAID = re.compile(
+_PROXY: Final = re.compile(r"(?:NOQUEUE|\w+): proxy-(?:accept|reject): ([A-Z-]+): ")
+_SAID: Final = re.compile(
     r"(?:" + word("host ") + r"\S++ said|SASL authentication failed; server \S++ said|refused to talk to me): "
 )
-_COUNTER = re.compile(r" ([a-z]++)=(\d++)")  # "rcpt=0/1": the accepted ones, before the slash
+_COUNTER: Final = re.compile(r" ([a-z]++)=(\d++)")  # "rcpt=0/1": the accepted ones, before the slash
 # Address verification probes ("status=deliverable (250 2.1.5 Ok)"): the remote's reply to RCPT, no delivery.
-_PROBE_STATUSES = ("deliverable", "undeliverable")
-_STATUS_WORDS = {status: status for status in (*DELIVERY_STATUSES, *_PROBE_STATUSES)}
+_PROBE_STATUSES: Final[tuple[str, ...]] = ("deliverable", "undeliverable")
+_STATUS_WORDS: Final = {status: status for status in (*DELIVERY_STATUSES, *_PROBE_STATUSES)}
 # qmgr defers a recipient of a destination it holds back without a try, quoting an earlier reply
-_SUSPENDED = "delivery temporarily suspended: "
+_SUSPENDED: Final = "delivery temporarily suspended: "
 # Replies to the session or the whole transaction: logged on the line of each recipient they hit
-_PER_TRANSACTION = frozenset({"CONNECT", "EHLO", "HELO", "LHLO", "STARTTLS", "AUTH", "XFORWARD", "XCLIENT",
+_PER_TRANSACTION: Final = frozenset({"CONNECT", "EHLO", "HELO", "LHLO", "STARTTLS", "AUTH", "XFORWARD", "XCLIENT",
                               "MAIL", "DATA", "BDAT"})
 # A line without syslog header (`journalctl -o cat`) is Postfix's when a queue id or NOQUEUE opens one of its
 # messages, or it is one of smtpd's, postscreen's or smtp's lines without queue id.
-_MESSAGE = re.compile(
+_MESSAGE: Final = re.compile(
     r"(?:NOQUEUE|[0-9A-Za-z]{6,20}): (?:to=<|from=<|orig_to=<|(?:milter-)?reject(?:_warning)?: "
     r"|proxy-(?:accept|reject): |host |SASL |client=|message-id=|removed$|sender (?:non-)?delivery"
     r"|lost connection |conversation with "
@@ -58,7 +59,7 @@ _MESSAGE = re.compile(
 )
 
 # Postfix's own phrases for the command a remote server replied to, and smtpd's state names.
-_COMMAND_PHRASES = {
+_COMMAND_PHRASES: Final = {
     "end of DATA": "DATA",
     "MAIL FROM": "MAIL",
     "RCPT TO": "RCPT",
@@ -68,7 +69,7 @@ _COMMAND_PHRASES = {
 
 # smtpd's disconnect line counts successful commands ("rcpt=1/2": one of two accepted); each
 # success proves exactly this reply was sent. Failures are logged (and counted) on their own lines.
-INFERRED_FROM_COUNTER = {
+INFERRED_FROM_COUNTER: Final = {
     "ehlo": ("EHLO", "250"),
     "helo": ("HELO", "250"),
     "mail": ("MAIL", "250"),
@@ -83,7 +84,7 @@ INFERRED_FROM_COUNTER = {
 }
 
 
-_commands: dict[str, str] = {}  # phrase -> command: a few phrases make every line, so remembered (bounded)
+_commands: Final[dict[str, str]] = {}  # phrase -> command: a few phrases make every line, so remembered (bounded)
 
 
 def command_of(phrase: str) -> str:
@@ -255,7 +256,7 @@ def _client_replies(text: str, bare: str = "DATA") -> tuple[Reply, ...]:
     return replies_in(text, "client", bare)
 
 
-_disconnects: dict[str, Parsed] = {}  # counters -> what they prove: few distinct strings (bounded)
+_disconnects: Final[dict[str, Parsed]] = {}  # counters -> what they prove: few distinct strings (bounded)
 
 
 def _disconnect(counters: str) -> Parsed:

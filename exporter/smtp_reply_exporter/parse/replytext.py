@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from ..codes import BASIC_SYNTAX, ENHANCED_SYNTAX
 from ..reply import Reply
 from .limits import MAX_REPLIES, MAX_REPLY_TEXT, Implausible
 
 # A reply at the start of a text: "550 5.1.1 ...", "421-4.7.0 ...", "451 Try later".
-_REPLY = re.compile(rf"({BASIC_SYNTAX})([ -]|$)(?:({ENHANCED_SYNTAX})(?=[\s:;,\\]|$))?")
+_REPLY: Final = re.compile(rf"({BASIC_SYNTAX})([ -]|$)(?:({ENHANCED_SYNTAX})(?=[\s:;,\\]|$))?")
 # A content filter passes the next hop's reply on: "250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok".
 # No parenthesis inside: each try stops at the next "from MTA(", so a line of them is read once.
-_RELAYED = re.compile(r"from MTA\([^()]*+\): ")
+_RELAYED: Final = re.compile(r"from MTA\([^()]*+\): ")
 # _REPLY reads at most "599-5.999.999" and the character after it: that head decides the match.
-_HEAD = 14
-_ENHANCED_AT = re.compile(rf"{ENHANCED_SYNTAX}(?=[\s:;,\\]|$)")
+_HEAD: Final = 14
+_ENHANCED_AT: Final = re.compile(rf"{ENHANCED_SYNTAX}(?=[\s:;,\\]|$)")
 
 
 # Memos of the two steps every reply takes, bounded (emptied when full): plain dictionaries, as a compiled
 # lookup costs a tenth of a call through functools.lru_cache.
-_MEMO = 4096
-_heads: dict[str, tuple[str, str, str, int]] = {}
-_NO_REPLY = ("", "", "", 0)
-_replies: dict[tuple[str, str, str, str], tuple[Reply]] = {}
+_MEMO: Final = 4096
+_heads: Final[dict[str, tuple[str, str, str, int]]] = {}
+_NO_REPLY: Final[tuple[str, str, str, int]] = ("", "", "", 0)
+_replies: Final[dict[tuple[str, str, str, str], tuple[Reply]]] = {}
 
 
 def _match_head(head: str) -> tuple[str, str, str, int]:

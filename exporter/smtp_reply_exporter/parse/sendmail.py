@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from ..reply import Parsed
 from .limits import MAX_COUNT, Implausible
@@ -10,8 +11,8 @@ from .message import MessageParser
 from .pattern import word
 from .replytext import replies_in
 
-MTA = "sendmail"
-_RULESET_COMMANDS = {
+MTA: Final = "sendmail"
+_RULESET_COMMANDS: Final = {
     "check_relay": "CONNECT",
     "check_mail": "MAIL",
     "check_rcpt": "RCPT",
@@ -22,18 +23,18 @@ _RULESET_COMMANDS = {
     "check_vrfy": "VRFY",
     "check_expn": "EXPN",
 }
-_MILTER_COMMANDS = {"connect": "CONNECT", "helo": "HELO", "from": "MAIL", "to": "RCPT", "data": "DATA",
+_MILTER_COMMANDS: Final = {"connect": "CONNECT", "helo": "HELO", "from": "MAIL", "to": "RCPT", "data": "DATA",
                     "eoh": "DATA", "eom": "DATA"}
 # "ruleset=check_rcpt, ... reject=550 ...": the first ruleset= or Milter that names something is followed
 # by the reject= field or by none (a search for ".*?reject=" would scan again from every later one).
-_RULESET = re.compile(word("ruleset=") + r"(\w++),")
-_MILTER = re.compile(word("Milter") + r"(?: \w++)?: (\w++)")
-_REJECT = re.compile(word("reject="))
-_STAT = re.compile(word("stat=") + r"(\w++)(?::? (.*))?")
-_REPLY = re.compile(word("reply="))
-_PERMANENT_DSN = re.compile(word("dsn=5."))
-NOTHING = Parsed(MTA)
-IMPLAUSIBLE = Parsed(MTA, implausible=True)
+_RULESET: Final = re.compile(word("ruleset=") + r"(\w++),")
+_MILTER: Final = re.compile(word("Milter") + r"(?: \w++)?: (\w++)")
+_REJECT: Final = re.compile(word("reject="))
+_STAT: Final = re.compile(word("stat=") + r"(\w++)(?::? (.*))?")
+_REPLY: Final = re.compile(word("reply="))
+_PERMANENT_DSN: Final = re.compile(word("dsn=5."))
+NOTHING: Final = Parsed(MTA)
+IMPLAUSIBLE: Final = Parsed(MTA, implausible=True)
 
 
 def is_message(msg: str) -> bool:
