@@ -11,11 +11,12 @@ from http.server import BaseHTTPRequestHandler
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.registry import Collector
 
 from . import __version__
 from .codes import knowledge_base
+from .exposition import TextExposition
 from .httpd import HttpServer, Limits, Refusals
 from .metrics import Counts
 from .webconfig import Verdict, WebConfig
@@ -99,6 +100,7 @@ def make_server(
     auth = web or WebConfig()
     refusals = Refusals()
     registry.register(RefusalsCollector(refusals))
+    text = TextExposition()
 
     class Handler(_Request):
         def do_GET(self) -> None:
@@ -116,7 +118,8 @@ def make_server(
             path = self.path.split("?", 1)[0]
             if path == telemetry_path:
                 encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-                self._send(200, content_type, encoder(registry))
+                fast = encoder is generate_latest  # the Prometheus text format: series texts kept (exposition.py)
+                self._send(200, content_type, text.render(registry) if fast else encoder(registry))
             elif path == "/":
                 self._send(200, "text/html; charset=utf-8", landing_page(counts, telemetry_path).encode())
             elif path == "/-/healthy":
