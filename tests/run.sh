@@ -40,7 +40,8 @@ fi
 
 # The package twice: editable and pure Python (the suite runs against the source tree), and as the
 # wheel `pip install .` builds, its hot path compiled by mypyc (setup.py), in a virtual environment
-# that sees the same test tools: the parser and end-to-end tests run again against that one.
+# that sees the same test tools: the tests of the compiled modules (parsers, ingest, delays, sessions,
+# providers, drift) and the end-to-end tests run again against that one.
 SMTP_REPLY_EXPORTER_PURE=1 python3 -m pip install -q -e '.[test]'
 python3 -m ruff check exporter tests bench dashboards helm fuzz
 python3 -m mypy
@@ -53,6 +54,7 @@ python3 -m pip wheel -q --no-deps --wheel-dir "$compiled/dist" .
 "$compiled/venv/bin/python" -m pip install -q --no-deps "$compiled"/dist/*.whl
 SMTP_E2E_REQUIRED=1 SMTP_EXPECT_VARIANT=compiled "$compiled/venv/bin/python" -m pytest -q -p no:cacheprovider \
   tests/test_build_variant.py tests/test_parse_samples.py tests/test_bad_input.py tests/test_hostile_lines.py \
-  tests/test_unparsed.py \
+  tests/test_unparsed.py tests/test_delays.py tests/test_sessions.py tests/test_providers.py \
+  tests/test_message_only.py tests/test_label_bounds.py tests/test_exposition.py \
   tests/test_metrics.py tests/e2e --ignore=tests/e2e/test_container_image.py \
   --ignore=tests/e2e/test_landing_page_browser.py
