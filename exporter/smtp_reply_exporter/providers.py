@@ -131,6 +131,11 @@ _OPENSMTPD_RELAY: Final = re.compile(r'relay="[^"(]*+\(([^\s()"]++)\)"|relay="([
 _HOST: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")  # what the fast cut of a relay= field must be
 
 
+# The relay names seen, and whether each is a clean host name: relays repeat line after line (bounded)
+_clean_hosts: Final[dict[str, bool]] = {}
+MAX_CLEAN_HOSTS: Final = 4096
+
+
 def host_of(mta: str, line: str) -> str | None:
     """remote_host of a line. Postfix's delivery lines name the server first in relay=NAME[: cut out by two
     finds; only a line where that gives no clean name (relay=none, a line without relay=) is read again by
@@ -140,7 +145,14 @@ def host_of(mta: str, line: str) -> str | None:
         if start >= 0:
             start += 7
             cut = line[start : line.find("[", start)]
-            if _HOST.fullmatch(cut) is not None:
+            clean = _clean_hosts.get(cut)
+            if clean is None:
+                clean = _HOST.fullmatch(cut) is not None
+                if len(cut) <= MAX_HOST:
+                    if len(_clean_hosts) >= MAX_CLEAN_HOSTS:
+                        _clean_hosts.clear()
+                    _clean_hosts[cut] = clean
+            if clean:
                 return cut
     return remote_host(mta, line)
 

@@ -7,7 +7,6 @@ postfix-out, postfix/submission, ...) as long as the last component is a Postfix
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from typing import Final
 
 from ..reply import COMMANDS, DELIVERY_STATUSES, Parsed, Reply
@@ -125,14 +124,16 @@ class PostfixParser(MessageParser):
     """
 
     MAX_PROCESSES = 4096
-    MAX_DEFERRED = 16384  # messages whose deferred recipients are remembered, the oldest forgotten first
+    MAX_DEFERRED = 16384  # messages whose deferred recipients are remembered, the oldest half forgotten first
 
     def __init__(self) -> None:
         # hashes, as a line's text is never kept: of the smtp pid (without one, of the queue id) -> of
         # "queue id|delays|reply text"; of a queue id -> of the recipients whose last status was deferred
         self._last_data_reply: dict[int, int] = {}
-        # ordered: the oldest is dropped in O(1) (next(iter(dict)) after many deletions walks over their holes)
-        self._deferred: OrderedDict[int, set[int]] = OrderedDict()
+        # in two generations: when the newer holds half of MAX_DEFERRED, the older is forgotten at once (O(1);
+        # dropping a dictionary's oldest key one at a time walks over the holes earlier deletions left)
+        self._deferred: dict[int, set[int]] = {}
+        self._older_deferred: dict[int, set[int]] = {}
 
     def parse(self, program: str, pid: str, msg: str) -> Parsed:
         try:
@@ -180,7 +181,8 @@ class PostfixParser(MessageParser):
             replies = self._once_per_transaction(pid, msg, text, replies)
             folded = not replies
         if status == "expired":
-            waited = len(self._deferred.pop(hash(msg[: msg.find(":")]), ())) or 1
+            queue_id = hash(msg[: msg.find(":")])
+            waited = len(self._deferred.pop(queue_id, set()) | self._older_deferred.pop(queue_id, set())) or 1
             return Parsed(MTA, replies, status, deliveries=waited, folded=folded)
         self._note(msg, status)
         return Parsed(MTA, replies, status, folded=folded)
@@ -191,11 +193,16 @@ class PostfixParser(MessageParser):
         if start < 0:
             return
         queue_id, recipient = hash(msg[: msg.find(":")]), hash(msg[start + 4 : msg.find(">", start)])
+        waiting = self._deferred.get(queue_id)
+        if waiting is None:
+            waiting = self._older_deferred.get(queue_id)
         if status == "deferred":
-            if queue_id not in self._deferred and len(self._deferred) >= self.MAX_DEFERRED:
-                self._deferred.popitem(last=False)
-            self._deferred.setdefault(queue_id, set()).add(recipient)
-        elif (waiting := self._deferred.get(queue_id)) is not None:
+            if waiting is None:
+                if len(self._deferred) >= self.MAX_DEFERRED // 2:
+                    self._older_deferred, self._deferred = self._deferred, {}
+                waiting = self._deferred[queue_id] = set()
+            waiting.add(recipient)
+        elif waiting is not None:
             waiting.discard(recipient)
 
     def _once_per_transaction(self, pid: str, msg: str, reply: str, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
