@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any, Final
 
 from .parse import exim, opensmtpd, postfix, sendmail
+from .parse.pattern import word
 
 OTHER: Final = "other"
 MAX_PROVIDERS: Final = 64  # label values: a mapping file cannot make the label unbounded
@@ -123,7 +124,7 @@ _POSTFIX_RELAY: Final = re.compile(r"relay=([^\s\[\],=]{1,253}+)\[")  # "relay=m
 _POSTFIX_HOST: Final = re.compile(r"(?:host|server) ([^\s\[\]]{1,253}+)\[")
 # callouts name the callout target
 _EXIM_CALLOUT: Final = re.compile(r" from ([^\s\[\]]{1,253}+) \[[^\[\]\s]{1,64}+\] was: ")
-_EXIM_HOST: Final = re.compile(r"\bH=([^\s\[\]()=]{1,253}+) \[")  # "H=mx.example.org [192.0.2.7]"
+_EXIM_HOST: Final = re.compile(word("H=") + r"([^\s\[\]()=]{1,253}+) \[")  # "H=mx.example.org [192.0.2.7]"
 _SENDMAIL_RELAY: Final = re.compile(r"relay=([^\s,\[\]]++)")  # "relay=mx.example.org. [192.0.2.7]"
 _OPENSMTPD_RELAY: Final = re.compile(r'relay="[^"(]*+\(([^\s()"]++)\)"|relay="([^\s"\[]++)')  # 'relay="ip (name)"'
 

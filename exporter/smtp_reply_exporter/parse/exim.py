@@ -67,6 +67,26 @@ def _seconds(stamp: str) -> float | None:
         return None
 
 
+def _parts(prefix: re.Match[str]) -> tuple[str, str, str, str]:
+    """Timestamp, pid, message id and the rest of a line that _PREFIX matched ("" for what it lacks)."""
+    stamp, pid, msgid = prefix.groups("")
+    return stamp, pid, msgid, prefix.string[prefix.end() :]
+
+
+def _plain_stamp(line: str) -> bool:
+    """Whether `line` opens with _STAMP without fraction or zone, then a space ("2026-11-28 12:01:11 ")."""
+    return (line[4:5] == "-" and line[7:8] == "-" and line[10:11] == " " and line[13:14] == ":"
+            and line[16:17] == ":" and line[19:20] == " " and line[20:21] not in ("+", "-")
+            and (line[:4] + line[5:7] + line[8:10] + line[11:13] + line[14:16] + line[17:19]).isdecimal())
+
+
+def _is_message_id(token: str) -> bool:
+    """_PREFIX's message id: six letters or digits, then two runs of them (maybe empty) after a dash each."""
+    parts = token.split("-")
+    return (len(parts) == 3 and len(parts[0]) == 6 and parts[0].isalnum()
+            and all(part.isalnum() for part in parts[1:] if part))
+
+
 def is_message(msg: str) -> bool:
     """Whether a line without syslog header has a shape Exim writes."""
     return _MESSAGE.match(msg) is not None
@@ -149,29 +169,42 @@ class EximParser(MessageParser):
         self._last_remote_error: dict[str, _Seen] = {}  # -> its last remote error
 
     def parse(self, program: str, pid: str, msg: str) -> Parsed:
-        prefix = _PREFIX.match(msg)
-        assert prefix is not None  # every part of _PREFIX is optional
         try:
-            return self._parse(prefix, pid)
+            if msg[:1] == "[" or (msg[4:5] == "-" and msg[:4].isdigit()):  # a timestamp or [pid] first
+                prefix = _PREFIX.match(msg)
+                assert prefix is not None  # every part of _PREFIX is optional
+                return self._parse(*_parts(prefix), pid)
+            # What _PREFIX finds in a message without them, without a regex: a message id, or none
+            space = msg.find(" ")
+            if space > 7 and msg[6] == "-" and _is_message_id(msg[:space]):
+                return self._parse("", "", msg[:space], msg[space + 1 :], pid)
+            return self._parse("", "", "", msg, pid)
         except Implausible:
             return IMPLAUSIBLE
 
     def own_line(self, line: str) -> Parsed | None:
         """A line of Exim's own mainlog, which opens with its timestamp; None for any other line."""
-        m = _PREFIX.match(line)
-        if m is None or m.group(1) is None:
-            return None
         try:
-            return self._parse(m, "")
+            if _plain_stamp(line):  # "2026-11-28 12:01:11 " without fraction or zone: read without a regex
+                pid, at = "", 20
+                if line[20:21] == "[":
+                    close = line.find("] ", 21)
+                    if close > 21 and line[21:close].isdecimal():
+                        pid, at = line[21:close], close + 2
+                space = line.find(" ", at)
+                if space > at + 7 and line[at + 6] == "-" and _is_message_id(line[at:space]):
+                    return self._parse(line[:19], pid, line[at:space], line[space + 1 :], "")
+                return self._parse(line[:19], pid, "", line[at:], "")
+            m = _PREFIX.match(line)
+            if m is None or m.group(1) is None:
+                return None
+            return self._parse(*_parts(m), "")
         except Implausible:
             return IMPLAUSIBLE
 
-    def _parse(self, prefix: re.Match[str], syslog_pid: str) -> Parsed:
-        stamp, pid, msgid = prefix.groups("")
+    def _parse(self, stamp: str, pid: str, msgid: str, body: str, syslog_pid: str) -> Parsed:
         if msgid and not 16 <= len(msgid) <= 23:  # shaped like a message id, but too short or long
-            msgid, body = "", prefix.string[prefix.start(3) :]
-        else:
-            body = prefix.string[prefix.end() :]
+            msgid, body = "", msgid + " " + body
         flag = body[:2]
         delivery = _DELIVERY.get(flag) if body[2:3] == " " else None
         if delivery == "bounced" and "retry timeout exceeded" in body:
