@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smtp_reply_exporter.parse.postfix import PostfixParser
+from smtp_reply_exporter.parse.postfix import MAX_DEFERRED, PostfixParser
 
 SMTP = "postfix/smtp"
 DEFERRED = ("{qid}: to=<{rcpt}>, relay=mx.example.net[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=4.2.0, "
@@ -24,7 +24,7 @@ def test_an_expired_message_stands_for_each_recipient_last_deferred_after_the_me
     parser = PostfixParser()
     defer(parser, "AAA111", "one@example.net")
     defer(parser, "AAA111", "two@example.net")
-    for n in range(PostfixParser.MAX_DEFERRED // 2):  # other messages: AAA111 moves to the older half
+    for n in range(MAX_DEFERRED // 2):  # other messages: AAA111 moves to the older half
         defer(parser, f"B{n:09X}", "x@example.net")
     assert expired_deliveries(parser, "AAA111") == 2
 
@@ -33,7 +33,7 @@ def test_a_message_deferred_before_the_memory_rolled_over_twice_is_forgotten_and
     parser = PostfixParser()
     defer(parser, "AAA111", "one@example.net")
     defer(parser, "AAA111", "two@example.net")
-    for n in range(PostfixParser.MAX_DEFERRED + 1):
+    for n in range(MAX_DEFERRED + 1):
         defer(parser, f"B{n:09X}", "x@example.net")
     assert expired_deliveries(parser, "AAA111") == 1
-    assert len(parser._deferred) + len(parser._older_deferred) <= PostfixParser.MAX_DEFERRED
+    assert len(parser._deferred) + len(parser._older_deferred) <= MAX_DEFERRED

@@ -17,6 +17,8 @@ from .replytext import replies_in
 
 MTA: Final = "postfix"
 _MEMO: Final = 1024  # distinct texts remembered by the memos below
+MAX_PROCESSES: Final = 4096  # smtp processes whose last reply to the transaction is remembered
+MAX_DEFERRED: Final = 16384  # messages whose deferred recipients are remembered, the oldest half forgotten first
 NOTHING: Final = Parsed(MTA)  # a Postfix line without replies or delivery: shared, not rebuilt per line
 IMPLAUSIBLE: Final = Parsed(MTA, implausible=True)
 SERVICES: Final[frozenset[str]] = frozenset({
@@ -123,9 +125,6 @@ class PostfixParser(MessageParser):
     seen deferred last (1 if none was seen).
     """
 
-    MAX_PROCESSES = 4096
-    MAX_DEFERRED = 16384  # messages whose deferred recipients are remembered, the oldest half forgotten first
-
     def __init__(self) -> None:
         # hashes, as a line's text is never kept: of the smtp pid (without one, of the queue id) -> of
         # "queue id|delays|reply text"; of a queue id -> of the recipients whose last status was deferred
@@ -198,7 +197,7 @@ class PostfixParser(MessageParser):
             waiting = self._older_deferred.get(queue_id)
         if status == "deferred":
             if waiting is None:
-                if len(self._deferred) >= self.MAX_DEFERRED // 2:
+                if len(self._deferred) >= MAX_DEFERRED // 2:
                     self._older_deferred, self._deferred = self._deferred, {}
                 waiting = self._deferred[queue_id] = set()
             waiting.add(recipient)
@@ -212,7 +211,7 @@ class PostfixParser(MessageParser):
         process = hash(pid or queue_id)
         if self._last_data_reply.get(process) == key:
             return ()
-        if len(self._last_data_reply) >= self.MAX_PROCESSES:
+        if len(self._last_data_reply) >= MAX_PROCESSES:
             self._last_data_reply.clear()
         self._last_data_reply[process] = key
         return replies
