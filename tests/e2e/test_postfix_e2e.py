@@ -12,7 +12,9 @@ import os
 import smtplib
 import subprocess
 import sys
+import time
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 
@@ -129,6 +131,17 @@ def test_counters_equal_the_replies_on_the_wire(mta, exporter, tmp_path):
     assert_counts_equal_without_headers(log, messages(log), "postfix")
 
 
+def settled(count: Callable[[], int], quiet: float = 2.0, timeout: float = 60.0) -> None:
+    """Wait until `count` stays the same for `quiet` seconds (Postfix has finished what it was doing)."""
+    deadline, last, since = time.monotonic() + timeout, count(), time.monotonic()
+    while time.monotonic() - since < quiet:
+        assert time.monotonic() < deadline, "the log kept growing"
+        time.sleep(0.2)
+        now = count()
+        if now != last:
+            last, since = now, time.monotonic()
+
+
 def test_postfix_retries_by_a_reused_smtp_process_count_each_try(mta, exporter):
     """Several recipients per transaction: a reply to MAIL, to the end of DATA or at the greeting is logged
     on each recipient's line and counted once; a retry by the same smtp process is counted again; a
@@ -145,10 +158,14 @@ def test_postfix_retries_by_a_reused_smtp_process_count_each_try(mta, exporter):
     ], sender="s@src.example")
     deferred = 8  # a, b, data451, two, data452ml, rcpt450, u, v: deferred at each try
     tries = lambda: postfix.log_text().count(" status=deferred ")  # noqa: E731
-    wait_for(lambda: tries() == deferred, timeout=60, what="first tries")
+    wait_for(lambda: tries() >= deferred, timeout=60, what="first tries")
     for attempt in (2, 3):  # retried by the smtp processes that made the first tries (they stay for 100 s)
+        settled(tries)
         subprocess.run(["postqueue", "-c", str(postfix.conf), "-f"], check=True, capture_output=True)
-        wait_for(lambda: tries() == attempt * deferred, timeout=60, what=f"try {attempt}")  # noqa: B023
+        # at least one more line for each deferred recipient (qmgr may add "delivery temporarily suspended"
+        # lines for a destination it holds back: the count need not be a multiple of 8)
+        wait_for(lambda: tries() >= attempt * deferred, timeout=60, what=f"try {attempt}")  # noqa: B023
+    settled(tries)
     postfix.configure(maximal_queue_lifetime="0", bounce_queue_lifetime="0")  # the next failure is the last
     subprocess.run(["postqueue", "-c", str(postfix.conf), "-f"], check=True, capture_output=True)
     wait_for(lambda: postfix.log_text().count(", status=expired,") == 5, timeout=60, what="5 messages expired")
@@ -158,10 +175,16 @@ def test_postfix_retries_by_a_reused_smtp_process_count_each_try(mta, exporter):
 
     expected = server_expected(client.seen, None) + client_expected(sink, sink421)
     assert scraped(exp, "postfix") == expected, postfix.log_text()
-    assert expected[("client", "MAIL", "451", "4.3.0")] == 4
-    assert expected[("client", "CONNECT", "421", "4.7.0")] == 4
-    # u and v are deferred at each greeting and expire with their message, unknown to any sink
-    outcomes = sink_deliveries(sink, expired=True) + Counter(deferred=2 * 4, expired=2)
+    log = postfix.log_text().splitlines()
+    # each try is one MAIL 451 (to a and b at once) and one 421 greeting (u and v): counted per try, not
+    # per recipient; the sinks saw exactly these (expected is their tally)
+    mail_tries = sum(1 for line in log if f"to=<a@{d}>" in line and " said: 451 4.3.0" in line
+                     and "delivery temporarily suspended" not in line)
+    assert expected[("client", "MAIL", "451", "4.3.0")] == mail_tries >= 4
+    assert expected[("client", "CONNECT", "421", "4.7.0")] >= 4
+    # u and v are deferred at each try and expire with their message, unknown to any sink
+    held = sum(1 for line in log if "@greet421.example>" in line and " status=deferred " in line)
+    outcomes = sink_deliveries(sink, expired=True) + Counter(deferred=held, expired=2)
     assert outcomes["expired"] == deferred
     assert deliveries(exp) == dict(outcomes), postfix.log_text()
     log = postfix.log_text().splitlines()
