@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from . import delays, providers, sessions
 from .batch import Batch, Histogram
+from .parse.limits import remember
 from .reply import Parsed
 
 K = TypeVar("K")
@@ -70,9 +71,7 @@ class Details:
     def _provider(self, host: str | None) -> str:
         provider = self._provider_of.get(host)
         if provider is None:
-            if len(self._provider_of) >= self.MAX_HOSTS:
-                self._provider_of.clear()
-            provider = self._provider_of[host] = self.providers.of_host(host)
+            provider = remember(self._provider_of, host, self.providers.of_host(host), self.MAX_HOSTS)
         return provider
 
     @staticmethod

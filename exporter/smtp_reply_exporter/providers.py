@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any, Final
 
 from .parse import exim, opensmtpd, postfix, sendmail
+from .parse.limits import remember
 from .parse.pattern import word
 
 OTHER: Final = "other"
@@ -150,9 +151,7 @@ def host_of(mta: str, line: str) -> str | None:
             if clean is None:
                 clean = _HOST.fullmatch(cut) is not None
                 if len(cut) <= MAX_HOST:
-                    if len(_clean_hosts) >= MAX_CLEAN_HOSTS:
-                        _clean_hosts.clear()
-                    _clean_hosts[cut] = clean
+                    remember(_clean_hosts, cut, clean, MAX_CLEAN_HOSTS)
             if clean:
                 return cut
     return remote_host(mta, line)

@@ -13,6 +13,7 @@ import re
 from typing import Final
 
 from .parse import exim, opensmtpd, postfix, sendmail
+from .parse.limits import remember
 from .reply import COMMANDS, Reply
 
 ENDS: Final[tuple[str, ...]] = ("quit", "lost", "timeout", "too_many_errors", "rejected")
@@ -135,9 +136,7 @@ class SessionEnds:
             pid = head.group(1)
             if self._last_client_end.get(pid) == key:
                 return None
-            if len(self._last_client_end) >= self.MAX_PROCESSES:
-                self._last_client_end.clear()
-            self._last_client_end[pid] = key
+            remember(self._last_client_end, pid, key, self.MAX_PROCESSES)
         phase = m.group(3)
         command = next((c for opening, c in _POSTFIX_CLIENT_PHASES if phase.startswith(opening)), "")
         return "client", "lost" if m.group(1) else "timeout", command

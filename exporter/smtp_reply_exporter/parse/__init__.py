@@ -8,7 +8,7 @@ from typing import Any, Final, NamedTuple
 
 from ..reply import Parsed
 from . import exim, opensmtpd, postfix, sendmail, syslog
-from .limits import MAX_CACHED_TEXT
+from .limits import MAX_CACHED_TEXT, remember
 from .message import MessageParser
 
 
@@ -96,9 +96,7 @@ class LineParser:
     def _parser_of(self, program: str) -> MessageParser | None:
         found = next((parser for claims, parser in self._candidates if claims(program)), None)
         if len(program) <= MAX_CACHED_TEXT:  # a hostile line's 64 KiB "program" is not kept
-            if len(self._programs) >= MAX_PROGRAMS:
-                self._programs.clear()
-            self._programs[program] = found
+            remember(self._programs, program, found, MAX_PROGRAMS)
         return found
 
 

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Final, NamedTuple
 
 from ..reply import COMMANDS, Parsed, Reply
-from .limits import MAX_CACHED_TEXT, Implausible
+from .limits import MAX_CACHED_TEXT, Implausible, remember
 from .message import MessageParser
 from .pattern import word
 from .replytext import replies_at, replies_in
@@ -251,14 +251,12 @@ class EximParser(MessageParser):
     def _confirmation(self, flag: str, msgid: str, text: str, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
         if flag == "->":
             return self._once(self._last_confirmation, msgid, hash(text), replies)
-        self._remember(self._last_confirmation, msgid, hash(text))
+        remember(self._last_confirmation, msgid, hash(text), self.MAX_MESSAGES)
         return replies
 
     def _remote_once(self, msgid: str, seen: _Seen, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
         last = self._last_remote_error.get(msgid)
-        if len(self._last_remote_error) >= self.MAX_MESSAGES:
-            self._last_remote_error.clear()
-        self._last_remote_error[msgid] = seen
+        remember(self._last_remote_error, msgid, seen, self.MAX_MESSAGES)
         if seen.host_line or last is None or last.key != seen.key:
             return replies
         if not last.host_line and seen.pid and last.pid:
@@ -270,10 +268,5 @@ class EximParser(MessageParser):
     def _once(self, last: dict[str, int], msgid: str, key: int, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
         if last.get(msgid) == key:
             return ()
-        self._remember(last, msgid, key)
+        remember(last, msgid, key, self.MAX_MESSAGES)
         return replies
-
-    def _remember(self, last: dict[str, int], msgid: str, key: int) -> None:
-        if len(last) >= self.MAX_MESSAGES:
-            last.clear()
-        last[msgid] = key

@@ -6,7 +6,7 @@ is implausible: the parser gives it no replies and it is counted in lines_bad{re
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, TypeVar
 
 # The largest count one line may stand for: a number of commands in a session (Postfix's
 # `disconnect ... rcpt=N`) or of recipients of one delivery line (Sendmail's `to=<a>,<b>`). Real lines
@@ -41,3 +41,16 @@ def count(digits: str) -> int:
     if len(digits) > _MAX_DIGITS or (n := int(digits)) > MAX_COUNT:
         raise Implausible(f"count of {len(digits)} digits")
     return n
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def remember(memo: dict[K, V], key: K, value: V, cap: int) -> V:
+    """Store `value` under `key` in a memo of at most `cap` entries, emptied when full (cheaper than keeping
+    an order, and a memo refills from the lines that follow); returns `value`."""
+    if len(memo) >= cap:
+        memo.clear()
+    memo[key] = value
+    return value

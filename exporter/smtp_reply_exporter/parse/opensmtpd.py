@@ -6,7 +6,7 @@ import re
 from typing import Final
 
 from ..reply import COMMANDS, Parsed, Reply
-from .limits import Implausible
+from .limits import Implausible, remember
 from .message import MessageParser
 from .pattern import word
 from .replytext import replies_in
@@ -70,9 +70,7 @@ class OpenSmtpdParser(MessageParser):
             key = hash((evpid.group(1) if evpid else "") + "|" + msg[msg.find(" result=") :])
             if self._last.get(session) == key:
                 return Parsed(MTA, (), parsed.delivery, folded=True)
-            if len(self._last) >= self.MAX_SESSIONS:
-                self._last.clear()
-            self._last[session] = key
+            remember(self._last, session, key, self.MAX_SESSIONS)
         return parsed
 
 

@@ -10,7 +10,7 @@ import re
 from typing import Final
 
 from ..reply import COMMANDS, DELIVERY_STATUSES, Parsed, Reply
-from .limits import MAX_CACHED_TEXT, MAX_COUNTERS_TEXT, Implausible, count
+from .limits import MAX_CACHED_TEXT, MAX_COUNTERS_TEXT, Implausible, count, remember
 from .message import MessageParser
 from .pattern import word
 from .replytext import replies_in
@@ -96,9 +96,7 @@ def command_of(phrase: str) -> str:
         command = _COMMAND_PHRASES.get(words) or words.split(" ", 1)[0].upper()
         command = command if command in COMMANDS else ""
         if len(phrase) <= MAX_CACHED_TEXT:
-            if len(_commands) >= _MEMO:
-                _commands.clear()
-            _commands[phrase] = command
+            remember(_commands, phrase, command, _MEMO)
     return command
 
 
@@ -211,9 +209,7 @@ class PostfixParser(MessageParser):
         process = hash(pid or queue_id)
         if self._last_data_reply.get(process) == key:
             return ()
-        if len(self._last_data_reply) >= MAX_PROCESSES:
-            self._last_data_reply.clear()
-        self._last_data_reply[process] = key
+        remember(self._last_data_reply, process, key, MAX_PROCESSES)
         return replies
 
 
@@ -270,9 +266,7 @@ def _disconnect(counters: str) -> Parsed:
     (the caller keeps texts longer than MAX_CACHED_TEXT out)."""
     found = _disconnects.get(counters)
     if found is None:
-        if len(_disconnects) >= _MEMO:
-            _disconnects.clear()
-        found = _disconnects[counters] = _read_counters(counters)
+        found = remember(_disconnects, counters, _read_counters(counters), _MEMO)
     return found
 
 

@@ -8,7 +8,7 @@ from typing import Final, NamedTuple
 
 from ..codes import BASIC_SYNTAX, ENHANCED_SYNTAX
 from ..reply import Reply
-from .limits import MAX_REPLIES, MAX_REPLY_TEXT, Implausible
+from .limits import MAX_REPLIES, MAX_REPLY_TEXT, Implausible, remember
 
 # A reply at the start of a text: "550 5.1.1 ...", "421-4.7.0 ...", "451 Try later".
 _REPLY: Final = re.compile(rf"({BASIC_SYNTAX})([ -]|$)(?:({ENHANCED_SYNTAX})(?=[\s:;,\\]|$))?")
@@ -34,9 +34,7 @@ def _match_head(head: str) -> tuple[str, str, str, int]:
     if found is None:
         m = _REPLY.match(head)
         found = _NO_REPLY if m is None else (m.group(1), m.group(2), m.group(3) or "", m.end())
-        if len(_heads) >= _MEMO:
-            _heads.clear()
-        _heads[head] = found
+        remember(_heads, head, found, _MEMO)
     return found
 
 
@@ -45,9 +43,7 @@ def _one(role: str, command: str, code: str, enhanced: str) -> tuple[Reply]:
     key = (role, command, code, enhanced)
     found = _replies.get(key)
     if found is None:
-        if len(_replies) >= _MEMO:
-            _replies.clear()
-        found = _replies[key] = (Reply(role, command, code, enhanced),)
+        found = remember(_replies, key, (Reply(role, command, code, enhanced),), _MEMO)
     return found
 
 
