@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from smtp_reply_exporter.details import lines_with
 from smtp_reply_exporter.ingest import Ingest
 from smtp_reply_exporter.metrics import Counts, SmtpCollector
+from smtp_reply_exporter.parse.pattern import lines_matching
 
 PF = "Feb 18 09:45:10 mx postfix/smtpd[42]: "
 # (line, mta, role, end, command): real shapes (fail2ban and the project's samples) and the MTAs' source formats
@@ -110,8 +111,9 @@ def test_lines_that_only_look_like_an_end_count_none(line):
 
 @given(st.lists(st.sampled_from(["", "x", "ab after cd", " after ", "after", "lost connection after X"]), max_size=30),
        st.sampled_from([" after ", "after", "x"]))
-def test_lines_with_finds_exactly_the_lines_that_hold_a_needle(lines, needle):
-    assert lines_with("\n".join(lines), [needle, needle]) == [i for i, line in enumerate(lines) if needle in line]
+def test_lines_matching_finds_exactly_the_lines_that_hold_a_needle(lines, needle):
+    patterns = [re.compile(re.escape(needle))] * 2
+    assert lines_matching("\n".join(lines), patterns) == [i for i, line in enumerate(lines) if needle in line]
 
 
 def test_a_chunk_of_many_lines_finds_each_end_where_it_is():

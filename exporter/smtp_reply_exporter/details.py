@@ -9,12 +9,12 @@ a quiet line costs the search of its bytes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TypeVar
 
 from . import delays, providers, sessions
 from .batch import Batch, Histogram
 from .parse.limits import remember
+from .parse.pattern import lines_matching
 from .reply import Parsed
 
 K = TypeVar("K")
@@ -63,7 +63,7 @@ class Details:
                 hists[k // 2].observe(int(observed[k]), observed[k + 1], n * recipients)
         needles = [needle for mta in sorted(mtas) for needle in sessions.NEEDLES.get(mta, ())]
         if needles:
-            for i in lines_with("\n".join(lines) if text is None else text, needles):
+            for i in lines_matching("\n".join(lines) if text is None else text, needles):
                 parsed = outcomes[i]
                 if parsed is not None and (end := self.ends.in_text(parsed.mta, lines[i])) is not None:
                     self._end(batch, parsed.mta, end)
@@ -93,21 +93,3 @@ def _hist(hists: dict[K, Histogram], key: K) -> Histogram:
     if hist is None:
         hist = hists[key] = Histogram()
     return hist
-
-
-def lines_with(text: str, needles: Iterable[str]) -> list[int]:
-    """Sorted indices of the lines of `text` (lines joined by newlines) that hold any of `needles`; each
-    needle is searched for in C, and a line is counted once however often it holds one."""
-    found: set[int] = set()
-    for needle in needles:
-        at = text.find(needle)
-        line = last = 0
-        while at >= 0:
-            line += text.count("\n", last, at)
-            found.add(line)
-            end = text.find("\n", at)
-            if end < 0:
-                break
-            line, last = line + 1, end + 1
-            at = text.find(needle, last)
-    return sorted(found)

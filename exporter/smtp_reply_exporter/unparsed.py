@@ -10,6 +10,7 @@ import re
 from typing import Final
 
 from .parse import exim, opensmtpd, postfix, sendmail, syslog
+from .parse.pattern import lines_matching
 from .reply import Parsed
 
 # A reply as MTAs log it: a code that opens text where the MTA writes replies ("said: 451 Try",
@@ -64,32 +65,13 @@ def find(lines: list[str], outcomes: list[Parsed | None], mtas: set[str]) -> lis
     if not quiet:
         return []
     text = "\n".join([lines[i] for i in quiet])
-    hits: set[int] = set()
-    for pattern in {p for mta in mtas for p in _patterns(mta)}:
-        hits.update(_lines_matching(pattern, text))
     out: list[tuple[int, str, str]] = []
-    for k in sorted(hits):
+    for k in lines_matching(text, {p for mta in mtas for p in _patterns(mta)}):
         i = quiet[k]
         line, parsed = lines[i], outcomes[i]
         assert parsed is not None
         if any(pattern.search(line) for pattern in _patterns(parsed.mta)) and not _known(line, parsed.mta):
             out.append((i, parsed.mta, program_label(parsed.mta, line)))
-    return out
-
-
-def _lines_matching(pattern: re.Pattern[str], text: str) -> list[int]:
-    """Indices of the lines of `text` (joined by newlines) where `pattern` matches; one search per such line."""
-    out: list[int] = []
-    line = last = 0
-    m = pattern.search(text)
-    while m is not None:
-        line += text.count("\n", last, m.start())
-        out.append(line)
-        end = text.find("\n", m.start())
-        if end < 0:
-            break
-        line, last = line + 1, end + 1
-        m = pattern.search(text, last)
     return out
 
 
