@@ -80,11 +80,16 @@ def _plain_stamp(line: str) -> bool:
             and (line[:4] + line[5:7] + line[8:10] + line[11:13] + line[14:16] + line[17:19]).isdecimal())
 
 
-def _is_message_id(token: str) -> bool:
-    """_PREFIX's message id: six letters or digits, then two runs of them (maybe empty) after a dash each."""
-    parts = token.split("-")
-    return (len(parts) == 3 and len(parts[0]) == 6 and parts[0].isalnum()
-            and all(part.isalnum() for part in parts[1:] if part))
+def _message_id(text: str, at: int) -> tuple[str, str]:
+    """(message id, the rest) of `text` from `at` as _PREFIX reads them: six letters or digits, then two runs
+    of them (maybe empty) after a dash each, then a space; ("", the text from `at`) when it opens otherwise."""
+    space = text.find(" ", at)
+    if space > at + 7 and text[at + 6] == "-":
+        parts = text[at:space].split("-")
+        if (len(parts) == 3 and len(parts[0]) == 6 and parts[0].isalnum()
+                and all(part.isalnum() for part in parts[1:] if part)):
+            return text[at:space], text[space + 1 :]
+    return "", text[at:]
 
 
 def is_message(msg: str) -> bool:
@@ -174,11 +179,7 @@ class EximParser(MessageParser):
                 prefix = _PREFIX.match(msg)
                 assert prefix is not None  # every part of _PREFIX is optional
                 return self._parse(*_parts(prefix), pid)
-            # What _PREFIX finds in a message without them, without a regex: a message id, or none
-            space = msg.find(" ")
-            if space > 7 and msg[6] == "-" and _is_message_id(msg[:space]):
-                return self._parse("", "", msg[:space], msg[space + 1 :], pid)
-            return self._parse("", "", "", msg, pid)
+            return self._parse("", "", *_message_id(msg, 0), pid)  # what _PREFIX finds here, without a regex
         except Implausible:
             return IMPLAUSIBLE
 
@@ -191,10 +192,7 @@ class EximParser(MessageParser):
                     close = line.find("] ", 21)
                     if close > 21 and line[21:close].isdecimal():
                         pid, at = line[21:close], close + 2
-                space = line.find(" ", at)
-                if space > at + 7 and line[at + 6] == "-" and _is_message_id(line[at:space]):
-                    return self._parse(line[:19], pid, line[at:space], line[space + 1 :], "")
-                return self._parse(line[:19], pid, "", line[at:], "")
+                return self._parse(line[:19], pid, *_message_id(line, at), "")
             m = _PREFIX.match(line)
             if m is None or m.group(1) is None:
                 return None
