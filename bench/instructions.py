@@ -23,24 +23,17 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from generate import generate
-from replay import replay
-from shapes import SHAPES, chunks_of, ingest
+from shapes import SHAPES, by_shape, chunks_of, ingest, write_corpus
 from smtp_reply_exporter.tail import READ_SIZE
 
 
 def run(corpus: Path, mta: str, shape: str | None, feed: bool, chunk: int) -> None:
     """The child: load the corpus (lines of `shape` only), and feed it unless told not to."""
-    import shapes
-
-    shapes.CHUNK = chunk
     lines = corpus.read_bytes().split(b"\n")[:-1]
     if shape:
-        marks = {name: mark.encode() for name, mark in SHAPES[mta]}
-        lines = ([line for line in lines if not any(m in line for m in marks.values())] if shape == "other"
-                 else [line for line in lines if marks[shape] in line])
+        lines = by_shape(lines, mta)[shape]
     print(len(lines), file=sys.stderr)
-    chunks = chunks_of(lines)
+    chunks = chunks_of(lines, chunk)
     if feed:
         ingest(chunks)
 
@@ -73,10 +66,7 @@ def main() -> None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus.log"
-        if args.replayed:
-            replay(corpus, args.lines)
-        else:
-            generate(str(corpus), args.lines, mta=args.mta)
+        write_corpus(corpus, args.lines, args.mta, args.replayed)
         shape = ["--mta", args.mta, "--chunk", str(args.chunk), *(["--shape", args.shape] if args.shape else [])]
         fed, n = counted(["--child", str(corpus), "feed", *shape])
         loaded, _ = counted(["--child", str(corpus), "load", *shape])

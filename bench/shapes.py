@@ -44,17 +44,34 @@ SHAPES = {  # for this report only: the substring that marks each of the generat
 }
 
 
-def chunks_of(lines: list[bytes]) -> list[bytes]:
+def chunks_of(lines: list[bytes], chunk: int = CHUNK) -> list[bytes]:
     out, buf, size = [], [], 0
     for line in lines:
         buf.append(line)
         size += len(line) + 1
-        if size >= CHUNK:
+        if size >= chunk:
             out.append(b"\n".join(buf) + b"\n")
             buf, size = [], 0
     if buf:
         out.append(b"\n".join(buf) + b"\n")
     return out
+
+
+def write_corpus(path: Path, lines: int, mta: str, replayed: bool) -> None:
+    """A generated corpus of `mta`, or the real Postfix log replayed."""
+    if replayed:
+        replay(path, lines)
+    else:
+        generate(str(path), lines, mta=mta)
+
+
+def by_shape(lines: list[bytes], mta: str) -> dict[str, list[bytes]]:
+    """The lines of each of SHAPES[mta] (a line goes to the first whose mark it holds), and "other"."""
+    groups: dict[str, list[bytes]] = {name: [] for name, _ in SHAPES[mta]}
+    groups["other"] = []
+    for line in lines:
+        groups[next((name for name, mark in SHAPES[mta] if mark.encode() in line), "other")].append(line)
+    return groups
 
 
 def cpu(fn: Callable[[], object], repeat: int) -> float:
@@ -164,16 +181,9 @@ def main() -> None:
         ap.error("the replayed corpus is Postfix's")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "corpus.log"
-        if args.replayed:
-            replay(path, args.lines)
-        else:
-            generate(str(path), args.lines, mta=args.mta)
+        write_corpus(path, args.lines, args.mta, args.replayed)
         lines = path.read_bytes().split(b"\n")[:-1]
-    groups: dict[str, list[bytes]] = {name: [] for name, _ in SHAPES[args.mta]}
-    groups["other"] = []
-    for line in lines:
-        name = next((name for name, mark in SHAPES[args.mta] if mark.encode() in line), "other")
-        groups[name].append(line)
+    groups = by_shape(lines, args.mta)
     whole = chunks_of(lines)
     if args.only:
         only(args.only, whole if args.only == "whole" else chunks_of(groups[args.only]), args.repeat, args.profile)
