@@ -19,6 +19,7 @@ HOT_PATH = [
     "exporter/smtp_reply_exporter/reply.py",
     "exporter/smtp_reply_exporter/parse/__init__.py",
     "exporter/smtp_reply_exporter/parse/message.py",
+    "exporter/smtp_reply_exporter/parse/pattern.py",
     "exporter/smtp_reply_exporter/parse/syslog.py",
     "exporter/smtp_reply_exporter/parse/replytext.py",
     "exporter/smtp_reply_exporter/parse/limits.py",

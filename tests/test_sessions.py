@@ -112,8 +112,9 @@ def test_lines_that_only_look_like_an_end_count_none(line):
 @given(st.lists(st.sampled_from(["", "x", "ab after cd", " after ", "after", "lost connection after X"]), max_size=30),
        st.sampled_from([" after ", "after", "x"]))
 def test_lines_matching_finds_exactly_the_lines_that_hold_a_needle(lines, needle):
-    patterns = [re.compile(re.escape(needle))] * 2
-    assert lines_matching("\n".join(lines), patterns) == [i for i, line in enumerate(lines) if needle in line]
+    as_literal, as_regex = [needle, needle], [re.compile(re.escape(needle))] * 2
+    for patterns in (as_literal, as_regex):
+        assert lines_matching("\n".join(lines), patterns) == [i for i, line in enumerate(lines) if needle in line]
 
 
 def test_a_chunk_of_many_lines_finds_each_end_where_it_is():

@@ -20,14 +20,12 @@ ENDS: Final[tuple[str, ...]] = ("quit", "lost", "timeout", "too_many_errors", "r
 End = tuple[str, str, str]  # role, end, command ("" when the log does not say)
 
 # Literals that every line of a text-logged end holds, per MTA: a chunk without them has none.
-_LITERALS: Final[dict[str, tuple[str, ...]]] = {
+NEEDLES: Final[dict[str, tuple[str, ...]]] = {
     postfix.MTA: (" after ",),  # smtpd: "lost connection after RCPT from", "timeout after", "too many errors after"
     exim.MTA: ("while reading ", "timeout", "dropped: too many", "closed by DROP"),
     sendmail.MTA: ("lost input channel", "timeout waiting for input"),
     opensmtpd.MTA: (" smtp disconnected reason=",),
 }
-NEEDLES: Final[dict[str, tuple[re.Pattern[str], ...]]] = {
-    mta: tuple(re.compile(re.escape(literal)) for literal in literals) for mta, literals in _LITERALS.items()}
 # Postfix smtpd's state names: END-OF-MESSAGE is the reply after the message body
 _POSTFIX_STATE: Final = {"END-OF-MESSAGE": "DATA", "UNKNOWN": ""}
 _POSTFIX_SERVER: Final = re.compile(

@@ -17,20 +17,29 @@ def word(literal: str) -> str:
     return rf"{re.escape(literal)}(?<!\w.{{{len(literal)}}})"
 
 
-def lines_matching(text: str, patterns: Iterable[re.Pattern[str]]) -> list[int]:
-    """Sorted indices of the lines of `text` (lines joined by newlines) where any of `patterns` matches. Each
-    pattern is searched through the whole text, once per line it matches (the search goes on from the next
-    line), and a line is counted once however many match it."""
+def lines_matching(text: str, patterns: Iterable[str | re.Pattern[str]]) -> list[int]:
+    """Sorted indices of the lines of `text` (lines joined by newlines) where any of `patterns` (a literal or
+    a regex) matches. Each is searched through the whole text, once per line it matches (the search goes on
+    from the next line), and a line is counted once however many match it."""
     found: set[int] = set()
     for pattern in patterns:
         line = last = 0
-        m = pattern.search(text)
-        while m is not None:
-            line += text.count("\n", last, m.start())
+        at = _next(text, pattern, 0)
+        while at >= 0:
+            line += text.count("\n", last, at)
             found.add(line)
-            end = text.find("\n", m.start())
+            end = text.find("\n", at)
             if end < 0:
                 break
             line, last = line + 1, end + 1
-            m = pattern.search(text, last)
+            at = _next(text, pattern, last)
     return sorted(found)
+
+
+def _next(text: str, pattern: str | re.Pattern[str], pos: int) -> int:
+    """Where `pattern` next matches from `pos`, or -1; a literal by str.find, several times faster than a
+    regex's search for the same literal over a chunk."""
+    if isinstance(pattern, str):
+        return text.find(pattern, pos)
+    m = pattern.search(text, pos)
+    return -1 if m is None else m.start()
