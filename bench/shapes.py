@@ -31,7 +31,7 @@ from generate import generate
 from replay import SOURCE, replay
 from smtp_reply_exporter import unparsed
 from smtp_reply_exporter.batch import Batch
-from smtp_reply_exporter.ingest import Ingest
+from smtp_reply_exporter.ingest import Ingest, tally
 from smtp_reply_exporter.metrics import Counts
 from smtp_reply_exporter.parse import postfix
 
@@ -136,11 +136,11 @@ def stages(chunks: list[bytes]) -> dict[str, float]:
         t0 = time.process_time()
         outcomes = [apart.parser.parse(line) for line in lines]
         t1 = time.process_time()
-        mtas = {parsed.mta for parsed in outcomes if parsed is not None}
+        tallied = tally(outcomes, Batch())
         t2 = time.process_time()
-        apart.details.add(lines, outcomes, mtas, Batch(), chunk.decode())
+        apart.details.add(lines, outcomes, tallied.wanted, tallied.said, Batch(), chunk.decode())
         t3 = time.process_time()
-        unparsed.find(lines, outcomes, mtas)
+        unparsed.find(lines, outcomes, set(tallied.said))
         t4 = time.process_time()
         spent["parse"] += t1 - t0
         spent["details"] += t3 - t2

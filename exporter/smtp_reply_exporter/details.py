@@ -15,7 +15,7 @@ from . import delays, providers, sessions
 from .batch import Batch, Histogram
 from .parse.limits import remember
 from .parse.pattern import lines_matching
-from .reply import Parsed
+from .reply import Parsed, Reply
 
 K = TypeVar("K")
 DelayKey = tuple[str, str, int, str]  # mta, delivery status, recipients the line stands for, its delay field
@@ -32,25 +32,27 @@ class Details:
         self.ends = sessions.SessionEnds()
         self._provider_of: dict[str | None, str] = {}  # remote host -> provider, as the relays repeat
 
-    def add(self, lines: list[str], outcomes: list[Parsed | None], mtas: set[str], batch: Batch,
-            text: str | None = None) -> None:
-        """`mtas`: those of the chunk's lines; `text`: the lines joined by newlines, when the caller has it."""
-        fields: dict[DelayKey, int] = {}
-        for i, parsed in enumerate(outcomes):  # compiled: a line without replies or delivery costs two reads
-            if parsed is None or not (parsed.replies or parsed.delivery is not None):
-                continue
-            mta, status = parsed.mta, parsed.delivery
-            for r in parsed.replies:
+    def add(self, lines: list[str], outcomes: list[Parsed | None], wanted: list[int],
+            said: dict[str, dict[Reply, int]], batch: Batch, text: str | None = None) -> None:
+        """`wanted`: the indices of the lines with a delivery or a remote server's reply; `said`: the chunk's
+        replies tallied by MTA; `text`: the lines joined by newlines, when the caller has it."""
+        for mta, tally in said.items():  # the ends replies prove, once per distinct reply of the chunk
+            for r, n in tally.items():
                 end = sessions.from_reply(r)
                 if end is not None:
                     skey = (mta, *end)
-                    batch.sessions[skey] = batch.sessions.get(skey, 0) + r.times
+                    batch.sessions[skey] = batch.sessions.get(skey, 0) + n
+        fields: dict[DelayKey, int] = {}
+        for i in wanted:  # compiled: one loop over the lines that need reading again
+            parsed = outcomes[i]
+            assert parsed is not None
+            mta, status = parsed.mta, parsed.delivery
             if status is not None:
                 key = (mta, status, parsed.deliveries, delays.field_of(mta, lines[i]))
                 fields[key] = fields.get(key, 0) + 1
                 if status == "deferred" and (end := self.ends.on_delivery(mta, lines[i])) is not None:
                     self._end(batch, mta, end)
-            if _remote(parsed):
+            if remote(parsed):
                 provider = self._provider(providers.host_of(mta, lines[i]))
                 for r in parsed.replies:
                     if r.role == "client":
@@ -61,7 +63,7 @@ class Details:
             hists = [_hist(batch.delays, (mta, status)), *(_hist(batch.stages, stage) for stage in delays.STAGES)]
             for k in range(0, len(observed), 2):
                 hists[k // 2].observe(int(observed[k]), observed[k + 1], n * recipients)
-        needles = [needle for mta in sorted(mtas) for needle in sessions.NEEDLES.get(mta, ())]
+        needles = [needle for mta in sorted(said) for needle in sessions.NEEDLES.get(mta, ())]
         if needles:
             for i in lines_matching("\n".join(lines) if text is None else text, needles):
                 parsed = outcomes[i]
@@ -80,7 +82,7 @@ class Details:
         batch.sessions[key] = batch.sessions.get(key, 0) + 1
 
 
-def _remote(parsed: Parsed) -> bool:
+def remote(parsed: Parsed) -> bool:
     """Whether a line holds a remote server's reply: a line's client replies come first or last (a proxy line:
     our smtpd's reply, then the one it relays); tests/test_providers.py sees a sum short if a parser ever
     writes them elsewhere."""

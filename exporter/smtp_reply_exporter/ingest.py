@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from . import providers, unparsed
 from .batch import Batch, Merges
-from .details import Details
+from .details import Details, remote
 from .parse import LineParser
 from .reply import Parsed, Reply
 from .stats import SourceStats
@@ -54,45 +54,13 @@ class Ingest:
         parser = self.parser
         outcomes = [parser.parse(line) for line in lines]
         batch = Batch(lines=read, bytes=len(data))
-        replies, warnings, deliveries = batch.replies, batch.warnings, batch.deliveries
-        # Tallied by MTA, then by the Reply itself (replies are shared objects with a stored hash, so a
-        # lookup is mostly an identity check) and by delivery status; labelled keys are built per chunk.
-        tallies: dict[str, tuple[dict[Reply, int], dict[str, int]]] = {}
-        said: dict[Reply, int] = {}
-        delivered: dict[str, int] = {}
-        mta = ""
-        unrecognised = implausible = with_replies = 0
-        for parsed in outcomes:  # compiled: a quiet line costs a few field reads
-            if parsed is None:
-                unrecognised += 1
-                continue
-            if parsed.mta is not mta:  # one MTA a log, mostly: its tallies are seldom looked up
-                mta = parsed.mta
-                said, delivered = tallies.setdefault(mta, ({}, {}))
-            if parsed.replies:
-                with_replies += 1
-                for r in parsed.replies:
-                    said[r] = said.get(r, 0) + r.times
-            if parsed.delivery is not None:
-                delivered[parsed.delivery] = delivered.get(parsed.delivery, 0) + parsed.deliveries
-            for r in parsed.warnings:
-                key = (mta, r.role, r.command, r.code, r.enhanced)
-                warnings[key] = warnings.get(key, 0) + r.times
-            if parsed.implausible:
-                implausible += 1
-        for mta, (said, delivered) in tallies.items():
-            for r, n in said.items():
-                key = (mta, r.role, r.command, r.code, r.enhanced)
-                replies[key] = replies.get(key, 0) + n
-            for status, n in delivered.items():
-                deliveries[mta, status] = deliveries.get((mta, status), 0) + n
-        mtas = set(tallies)
-        batch.lines_unrecognised, batch.lines_with_replies = unrecognised, with_replies
-        if implausible:
-            bad["implausible"] = implausible
-        self.details.add(lines, outcomes, mtas, batch, joined)  # delays, session ends, providers
+        tallied = tally(outcomes, batch)
+        if tallied.implausible:
+            bad["implausible"] = tallied.implausible
+        self.details.add(lines, outcomes, tallied.wanted, tallied.said, batch, joined)
         first = stats.lines
-        for i, mta, program in unparsed.find(lines, outcomes, mtas):  # format drift, in quiet lines only
+        # format drift, in quiet lines only
+        for i, mta, program in unparsed.find(lines, outcomes, set(tallied.said)):
             batch.unparsed[mta, program] = batch.unparsed.get((mta, program), 0) + 1
             if on_unparsed is not None:
                 on_unparsed(first + i + 1, lines[i])
@@ -128,3 +96,59 @@ class Ingest:
                 line = line.replace("\x00", "")
             out.append(line)
         return out
+
+
+class Tallied:
+    """What tallying a chunk's outcomes leaves for the later stages."""
+
+    def __init__(self) -> None:
+        self.said: dict[str, dict[Reply, int]] = {}  # replies by MTA, then by the (shared) Reply object
+        self.wanted: list[int] = []  # lines with a delivery or a remote server's reply, for the details
+        self.implausible = 0
+
+
+def tally(outcomes: list[Parsed | None], batch: Batch) -> Tallied:
+    """Add the chunk's replies, warnings, deliveries and line tallies to `batch`. Tallied by MTA, then by the
+    Reply itself (replies are shared objects with a stored hash, so a lookup is mostly an identity check)
+    and by delivery status; labelled keys are built once per chunk."""
+    out = Tallied()
+    warnings = batch.warnings
+    delivered_by: dict[str, dict[str, int]] = {}
+    said: dict[Reply, int] = {}
+    delivered: dict[str, int] = {}
+    wanted = out.wanted
+    mta = ""
+    unrecognised = with_replies = 0
+    for i, parsed in enumerate(outcomes):  # compiled: a quiet line costs a few field reads
+        if parsed is None:
+            unrecognised += 1
+            continue
+        if parsed.mta is not mta:  # one MTA a log, mostly: its tallies are seldom looked up
+            mta = parsed.mta
+            said = out.said.setdefault(mta, {})
+            delivered = delivered_by.setdefault(mta, {})
+        if parsed.replies:
+            with_replies += 1
+            for r in parsed.replies:
+                said[r] = said.get(r, 0) + r.times
+            if remote(parsed):
+                wanted.append(i)
+        if parsed.delivery is not None:
+            delivered[parsed.delivery] = delivered.get(parsed.delivery, 0) + parsed.deliveries
+            if not wanted or wanted[-1] != i:
+                wanted.append(i)
+        for r in parsed.warnings:
+            key = (mta, r.role, r.command, r.code, r.enhanced)
+            warnings[key] = warnings.get(key, 0) + r.times
+        if parsed.implausible:
+            out.implausible += 1
+    replies, deliveries = batch.replies, batch.deliveries
+    for mta, tallied in out.said.items():
+        for r, n in tallied.items():
+            key = (mta, r.role, r.command, r.code, r.enhanced)
+            replies[key] = replies.get(key, 0) + n
+    for mta, by_status in delivered_by.items():
+        for status, n in by_status.items():
+            deliveries[mta, status] = deliveries.get((mta, status), 0) + n
+    batch.lines_unrecognised, batch.lines_with_replies = unrecognised, with_replies
+    return out
