@@ -21,6 +21,7 @@ MTA: Final = "exim"
 # Exim's own prefix: date, optional zone, optional [pid], optional message id: 1Ai79e-0000Dq-8i
 # (before 4.97) or 1vPzAb-000ABC-1234 (4.97 and later).
 _STAMP: Final = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [+-]\d{4})?"
+_PLAIN_STAMP: Final = "0000-00-00 00:00:00 "  # a "0": any ASCII digit; another character: itself
 # The prefix as it may open a message: timestamp, [pid], message id (its length is checked after).
 _PREFIX: Final = re.compile(rf"(?:({_STAMP}) )?(?:\[(\d+)\] )?(?:([^\W_]{{6}}-[^\W_]*-[^\W_]*) )?")
 # A line without syslog header is Exim's in one of its own forms: its prefix, a message id, a client's H=,
@@ -73,11 +74,17 @@ def _parts(prefix: re.Match[str]) -> tuple[str, str, str, str]:
     return stamp, pid, msgid, prefix.string[prefix.end() :]
 
 
-def _plain_stamp(line: str) -> bool:
-    """Whether `line` opens with _STAMP without fraction or zone, then a space ("2026-11-28 12:01:11 ")."""
-    return (line[4:5] == "-" and line[7:8] == "-" and line[10:11] == " " and line[13:14] == ":"
-            and line[16:17] == ":" and line[19:20] == " " and line[20:21] not in ("+", "-")
-            and (line[:4] + line[5:7] + line[8:10] + line[11:13] + line[14:16] + line[17:19]).isdecimal())
+def _plain_stamp(line: str) -> str:
+    """The stamp `line` opens with when it is _STAMP without fraction or zone, then a space
+    ("2026-11-28 12:01:11 "), else "" (also for other digits than ASCII ones: _PREFIX reads those lines).
+    Read character by character, which compiles to integer compares: a regex's match costs ten times more."""
+    if len(line) < 21 or line[20] == "+" or line[20] == "-":
+        return ""
+    for k in range(20):
+        c, want = ord(line[k]), ord(_PLAIN_STAMP[k])
+        if c != want and not (want == 48 and 48 <= c <= 57):
+            return ""
+    return line[:19]
 
 
 def _message_id(text: str, at: int) -> tuple[str, str]:
@@ -178,25 +185,30 @@ class EximParser(MessageParser):
             if msg[:1] == "[" or (msg[4:5] == "-" and msg[:4].isdigit()):  # a timestamp or [pid] first
                 prefix = _PREFIX.match(msg)
                 assert prefix is not None  # every part of _PREFIX is optional
-                return self._parse(*_parts(prefix), pid)
-            return self._parse("", "", *_message_id(msg, 0), pid)  # what _PREFIX finds here, without a regex
+                stamp, own_pid, msgid, body = _parts(prefix)
+                return self._parse(stamp, own_pid, msgid, body, pid)
+            msgid, body = _message_id(msg, 0)  # what _PREFIX finds here, without a regex
+            return self._parse("", "", msgid, body, pid)
         except Implausible:
             return IMPLAUSIBLE
 
     def own_line(self, line: str) -> Parsed | None:
         """A line of Exim's own mainlog, which opens with its timestamp; None for any other line."""
         try:
-            if _plain_stamp(line):  # "2026-11-28 12:01:11 " without fraction or zone: read without a regex
+            stamp = _plain_stamp(line)
+            if stamp:  # "2026-11-28 12:01:11 " without fraction or zone: read without a regex
                 pid, at = "", 20
                 if line[20:21] == "[":
                     close = line.find("] ", 21)
                     if close > 21 and line[21:close].isdecimal():
                         pid, at = line[21:close], close + 2
-                return self._parse(line[:19], pid, *_message_id(line, at), "")
+                msgid, body = _message_id(line, at)
+                return self._parse(stamp, pid, msgid, body, "")
             m = _PREFIX.match(line)
             if m is None or m.group(1) is None:
                 return None
-            return self._parse(*_parts(m), "")
+            stamp, pid, msgid, body = _parts(m)
+            return self._parse(stamp, pid, msgid, body, "")
         except Implausible:
             return IMPLAUSIBLE
 
