@@ -88,6 +88,32 @@ def test_quit_ends_are_the_221_replies_and_421_ends_are_rejections():
                    ("postfix", "client", "rejected", "CONNECT"): 1}
 
 
+def test_an_opensmtpd_quit_after_the_server_closed_the_session_proves_no_221():
+    """smtpd logs reason=quit for a session it closed itself (after a 421, a reply in place of the greeting,
+    bad input) as for a client's QUIT: only the last is a 221 on the wire."""
+    at = "Aug  2 17:23:36 mx smtpd[48048]: "
+    lines = [at + f'{sid} smtp {what}' for sid, what in (
+        ("a2cc7671f3eb8824", 'failed-command command="" result="550 no rDNS please fix"'),
+        ("a2cc7671f3eb8824", "disconnected reason=quit"),
+        ("b4a942c181a10c63", 'failed-command command="MAIL FROM:<a@b.example>" result="421 4.3.0 Temporary Error"'),
+        ("b4a942c181a10c63", "disconnected reason=quit"),
+        ("c1a89cb8c5b84cbf", 'bad-input result="500 5.5.1 Invalid command: Pipelining not supported"'),
+        ("c1a89cb8c5b84cbf", "disconnected reason=quit"),
+        ("d0e1f2a3b4c5d6e7", 'failed-command command="RCPT TO:<x@y.example>" result="550 5.1.1 No such user"'),
+        ("d0e1f2a3b4c5d6e7", "disconnected reason=quit"),
+    )]
+    counts = Counts()
+    Ingest(counts).feed(("\n".join(lines) + "\n").encode(), counts.source("test"))
+    registry = CollectorRegistry()
+    registry.register(SmtpCollector(counts))
+    replies = {(s.labels["command"], s.labels["code"]): s.value
+               for fam in registry.collect() if fam.name == "smtp_replies" for s in fam.samples}
+    assert replies == {("CONNECT", "550"): 1, ("MAIL", "421"): 1, ("", "500"): 1, ("RCPT", "550"): 1,
+                       ("QUIT", "221"): 1}
+    assert sessions_of(lines) == {("opensmtpd", "server", "rejected", "MAIL"): 1,
+                                  ("opensmtpd", "server", "quit", "QUIT"): 1}
+
+
 def test_a_lost_remote_session_logged_for_each_recipient_counts_once():
     line = ("Nov 28 12:01:11 mx postfix/smtp[8]: 1A2B3C4D5F: to=<{}@example.org>, relay=mx.example.org[192.0.2.7]:25, "
             "delay=1, delays=0/0/0/1, dsn=4.4.2, status=deferred (lost connection with mx.example.org[192.0.2.7] "

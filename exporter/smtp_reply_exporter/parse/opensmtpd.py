@@ -46,25 +46,34 @@ def _command(text: str) -> str:
 
 
 class OpenSmtpdParser(MessageParser):
-    """Counts the reply to DATA once although OpenSMTPD logs it on each recipient's delivery line.
+    """Counts the reply to DATA once although OpenSMTPD logs it on each recipient's delivery line, and infers
+    no 221 for a session our server closed itself.
 
     Consecutive `mta delivery` lines of one session and one message with the same result and reply
     are one reply on the wire. OpenSMTPD does not log which command a reply answered, so two
     recipients refused at RCPT with exactly the same text in a row are counted once too (texts
     usually name the recipient, which keeps them apart).
+    `smtp disconnected reason=quit` follows a client's QUIT (answered 221) and also a session that smtpd
+    closed: after a 421, a reply in place of the greeting (a filter's `disconnect`) or bad input. A quit
+    after such a reply of its session proves no 221.
     """
 
     MAX_SESSIONS = 4096
 
     def __init__(self) -> None:
         self._last: dict[int, int] = {}  # hash of the session id -> hash of message id + result + reply
+        self._closed: dict[int, bool] = {}  # hash of a session id whose server closed it -> True
 
     def parse(self, program: str, pid: str, msg: str) -> Parsed:
         try:
             parsed = parse_message(msg)
         except Implausible:
             return IMPLAUSIBLE
-        if parsed.replies and " mta delivery " in msg:
+        if parsed is _QUIT:
+            return NOTHING if self._closed.pop(hash(msg.split(" ", 1)[0]), False) else _QUIT
+        if parsed.replies and _closes(parsed.replies[0], msg):
+            remember(self._closed, hash(msg.split(" ", 1)[0]), True, self.MAX_SESSIONS)
+        elif parsed.replies and " mta delivery " in msg:
             session = hash(msg.split(" ", 1)[0])
             evpid = _EVPID.search(msg)
             key = hash((evpid.group(1) if evpid else "") + "|" + msg[msg.find(" result=") :])
@@ -72,6 +81,11 @@ class OpenSmtpdParser(MessageParser):
                 return Parsed(MTA, (), parsed.delivery, folded=True)
             remember(self._last, session, key, self.MAX_SESSIONS)
         return parsed
+
+
+def _closes(reply: Reply, msg: str) -> bool:
+    """Whether smtpd closes the session after this reply of its own: a 421, a reply at the greeting, bad input."""
+    return reply.role == "server" and (reply.code == "421" or reply.command == "CONNECT" or " smtp bad-input " in msg)
 
 
 def parse_message(msg: str) -> Parsed:
