@@ -56,5 +56,6 @@ SMTP_E2E_REQUIRED=1 SMTP_EXPECT_VARIANT=compiled "$compiled/venv/bin/python" -m 
   tests/test_build_variant.py tests/test_parse_samples.py tests/test_bad_input.py tests/test_hostile_lines.py \
   tests/test_unparsed.py tests/test_delays.py tests/test_sessions.py tests/test_providers.py \
   tests/test_message_only.py tests/test_label_bounds.py tests/test_exposition.py tests/test_postfix_memory.py \
-  tests/test_metrics.py tests/test_fast_paths.py tests/e2e --ignore=tests/e2e/test_container_image.py \
+  tests/test_metrics.py tests/test_fast_paths.py tests/test_variants_agree.py tests/e2e \
+  --ignore=tests/e2e/test_container_image.py \
   --ignore=tests/e2e/test_landing_page_browser.py
