@@ -1,7 +1,7 @@
 """What a chunk's lines say beyond their replies: delivery delays, how sessions end, which provider replied.
 
-Each is looked for only where it can be. The chunk's distinct Parsed outcomes give the quit and rejected
-ends and say whether any line has a delivery or a client-role reply; only those lines are read again, in
+Each is looked for only where it can be. The chunk's reply tallies give the quit and rejected ends, once
+per distinct reply; the lines the tally listed (a delivery, a remote server's reply) are read again in
 one compiled loop, and their delay fields and remote hosts are tallied so that each distinct one is
 parsed once per chunk. Ends logged in words are found by each present MTA's literals in the chunk's text:
 a quiet line costs the search of its bytes.
