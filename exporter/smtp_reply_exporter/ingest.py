@@ -75,8 +75,8 @@ class Ingest:
         self.counts.merge(batch, stats)
 
     def parse(self, lines: list[str]) -> list[Parsed | None]:
-        """What each line says. Compiled code holds the GIL until it returns: it lets go every YIELD_EVERY
-        lines, so that a scrape waiting for the GIL is answered within the switch interval."""
+        """What each line says. Compiled code holds the GIL until it returns: this lets go of it every 128 lines
+        (YIELD_MASK), so that a scrape waiting for the GIL is answered within the switch interval."""
         parser = self.parser
         outcomes: list[Parsed | None] = []
         for k, line in enumerate(lines):
