@@ -69,6 +69,7 @@ class Refusals:
 
 
 HANDSHAKE, HEAD, LINGER = "handshake", "head", "linger"
+ACTIVE = 0.01  # seconds a connection accepted or read from counts as a request on its way (see serving())
 
 
 class _Conn:
@@ -119,6 +120,7 @@ class HttpServer:
         self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
         self._conns: dict[_Conn, None] = {}  # waiting in this thread, oldest first
         self._busy = 0  # handed to workers
+        self._active_until = 0.0  # see serving()
         self._jobs: queue.SimpleQueue[tuple[_Conn, bytes] | None] = queue.SimpleQueue()
         self._done: collections.deque[tuple[_Conn, bool]] = collections.deque()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -190,6 +192,11 @@ class HttpServer:
         if not self._listening and now >= self._resume_at and self._room():
             self._listen(True)
 
+    def serving(self) -> bool:
+        """Whether a request is on its way: with a worker, or a connection accepted or read from in the last
+        ACTIVE seconds. The ingest steps aside meanwhile (Ingest.parse); a lingering one does not count."""
+        return self._busy > 0 or time.monotonic() < self._active_until
+
     def _room(self) -> bool:
         return len(self._conns) + self._busy < self.limits.max_connections
 
@@ -201,6 +208,7 @@ class HttpServer:
         self._listening = on
 
     def _accept(self) -> None:
+        self._active_until = time.monotonic() + ACTIVE
         for _ in range(64):  # then let the other connections have a turn
             if not self._room() and not self._evict_oldest("at the connection cap"):
                 self._resume_at = 0.0
@@ -254,6 +262,7 @@ class HttpServer:
                 conn.state = HEAD
                 self._sel.modify(conn.sock, selectors.EVENT_READ, conn)
             if conn.state == HEAD:
+                self._active_until = time.monotonic() + ACTIVE
                 self._read_head(conn)
             elif conn.state == LINGER:
                 self._discard(conn)

@@ -62,6 +62,7 @@ def serve(config: Config, address: tuple[str, int], telemetry_path: str = "/metr
     pipeline = Pipeline(config, counts)
     web = webconfig.load(web_config) if web_config else None
     server = make_server(address, registry, counts, pipeline.ready.is_set, telemetry_path, web, limits)
+    pipeline.ingest.give_way = server.serving  # compiled parsing holds the GIL: a scrape goes first
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
