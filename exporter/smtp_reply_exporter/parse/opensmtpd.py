@@ -70,17 +70,22 @@ class OpenSmtpdParser(MessageParser):
         except Implausible:
             return IMPLAUSIBLE
         if parsed is _QUIT:
-            return NOTHING if self._closed.pop(hash(msg.split(" ", 1)[0]), False) else _QUIT
+            return NOTHING if self._closed.pop(_session(msg), False) else _QUIT
         if parsed.replies and _closes(parsed.replies[0], msg):
-            remember(self._closed, hash(msg.split(" ", 1)[0]), True, self.MAX_SESSIONS)
+            remember(self._closed, _session(msg), True, self.MAX_SESSIONS)
         elif parsed.replies and " mta delivery " in msg:
-            session = hash(msg.split(" ", 1)[0])
+            session = _session(msg)
             evpid = _EVPID.search(msg)
             key = hash((evpid.group(1) if evpid else "") + "|" + msg[msg.find(" result=") :])
             if self._last.get(session) == key:
                 return Parsed(MTA, (), parsed.delivery, folded=True)
             remember(self._last, session, key, self.MAX_SESSIONS)
         return parsed
+
+
+def _session(msg: str) -> int:
+    """Hash of the session id a message opens with (OpenSMTPD 6.4 and later)."""
+    return hash(msg.split(" ", 1)[0])
 
 
 def _closes(reply: Reply, msg: str) -> bool:
